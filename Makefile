@@ -1,0 +1,69 @@
+# sam2_ros: the two commands are `make demo` and `make test`; both set themselves up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+VPY := $(abspath $(VENV))/bin/python
+BUILD_DIR := build/cmake
+DEPS_STAMP := $(VENV)/.sam2_ros-deps
+PKG_STAMP := $(VENV)/.sam2_ros-package
+PKG_SOURCES := $(shell find sam2_ros msg srv launch config model -type f \
+	-not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt package.xml setup.py
+
+# CPU torch unless a GPU is visible (the CUDA build comes from the package index, not the local file).
+TORCH_SPEC ?= torch==2.13.0
+HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+
+.PHONY: help setup test demo bench lint clean
+
+help:
+	@echo "make demo   run sam2_ros on a generated camera stream (writes demo_output/)"
+	@echo "make test   run the test suite"
+	@echo "make setup  create $(VENV) and build/install the package into it (idempotent)"
+	@echo "make bench  benchmark the engine against the official SAM 2 predictor"
+	@echo "make lint   ruff"
+
+setup: $(PKG_STAMP)
+
+$(DEPS_STAMP): requirements.txt requirements-ros-wheels.txt tools/fix_ros_wheel_cmake.py
+	@echo ">> creating $(VENV) and installing pinned dependencies"
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade "pip==25.3" "setuptools==80.9.0"
+ifeq ($(HAS_GPU),yes)
+	PIP_FIND_LINKS= $(VPY) -m pip install --quiet "$(TORCH_SPEC)"
+else
+	$(VPY) -m pip install --quiet "$(TORCH_SPEC)"
+endif
+	$(VPY) -m pip install --quiet -r requirements-ros-wheels.txt -r requirements.txt
+	SAM2_BUILD_CUDA=0 $(VPY) -m pip install --quiet --no-deps "sam2==1.1.0"
+	$(VPY) tools/fix_ros_wheel_cmake.py
+	touch $@
+
+$(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES)
+	@echo ">> building and installing sam2_ros (interfaces + Python package) into $(VENV)"
+	CMAKE_PREFIX_PATH=$(abspath $(VENV)) AMENT_PREFIX_PATH=$(abspath $(VENV)) \
+		cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
+		-DPython3_EXECUTABLE=$(VPY) -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING
+	cmake --build $(BUILD_DIR) -j2
+	cmake --install $(BUILD_DIR) > /dev/null
+	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --no-index .
+	$(VPY) -c "from sam2_ros.msg import ObjectMasks; from sam2_ros.srv import AddPrompt; import sam2_ros.engine"
+	touch $@
+
+test: setup
+	$(VENV)/bin/python -m pytest test/
+
+demo: setup
+	$(VENV)/bin/sam2-ros demo
+
+bench: setup
+	$(VENV)/bin/sam2-ros bench --compare-official
+
+lint: setup
+	$(VENV)/bin/ruff check sam2_ros test tools launch setup.py
+	$(VENV)/bin/ruff format --check sam2_ros test tools launch setup.py
+
+clean:
+	rm -rf build $(VENV) demo_output *.egg-info

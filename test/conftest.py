@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated DDS domain, random SAM 2 weights in a real checkpoint file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Each test process gets its own DDS domain, kept on loopback, so parallel or leftover
+# processes never see each other's topics. Node subprocesses inherit both.
+os.environ["ROS_DOMAIN_ID"] = str(10 + os.getpid() % 90)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BEDROOM_DIR = REPO_ROOT.parent / "shared" / "data" / "bedroom"
+IMAGE_SIZE = 256
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An official-format SAM 2.1 tiny checkpoint ({"model": state_dict}) with seeded weights."""
+    import torch
+
+    from sam2_ros.engine import load_model
+
+    model = load_model(image_size=IMAGE_SIZE, allow_random_weights=True, seed=0, device="cpu")
+    path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": model.sam.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sam_model(checkpoint_path: Path):
+    """The checkpoint loaded once per session (CPU, 256 px), shared by predictors."""
+    from sam2_ros.engine import load_model
+
+    return load_model(checkpoint=checkpoint_path, image_size=IMAGE_SIZE, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def scene():
+    """A small generated camera stream."""
+    from sam2_ros.synthetic import SyntheticScene
+
+    return SyntheticScene(width=320, height=240, seed=0)
+
+
+@pytest.fixture(scope="session")
+def ros_context() -> Iterator[object]:
+    """An rclpy context for in-process nodes."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
