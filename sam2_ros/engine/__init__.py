@@ -1,0 +1,23 @@
+"""Streaming SAM 2 engine: bounded-memory video tracking on live frames (no ROS imports)."""
+
+from sam2_ros.engine.checkpoint import CheckpointError
+from sam2_ros.engine.memory_bank import MemoryBank
+from sam2_ros.engine.model import DEFAULT_MODEL_CFG, ModelConfigError, Sam2Model, load_model
+from sam2_ros.engine.predictor import StreamingPredictor
+from sam2_ros.engine.preprocess import FrameError
+from sam2_ros.engine.prompts import PromptError
+from sam2_ros.engine.results import PromptResult, TrackResult
+
+__all__ = [
+    "DEFAULT_MODEL_CFG",
+    "CheckpointError",
+    "FrameError",
+    "MemoryBank",
+    "ModelConfigError",
+    "PromptError",
+    "PromptResult",
+    "Sam2Model",
+    "StreamingPredictor",
+    "TrackResult",
+    "load_model",
+]

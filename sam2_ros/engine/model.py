@@ -1,0 +1,147 @@
+"""Building a SAM 2 model configured exactly as Meta's video predictor configures it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
+
+LOG = logging.getLogger("sam2_ros.engine")
+
+DEFAULT_MODEL_CFG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+#: Overrides that ``sam2.build_sam.build_sam2_video_predictor`` adds on top of ``build_sam2``'s
+#: (besides switching the class): clicked masks are binarized before the memory encoder.
+#: ``build_sam2`` itself adds the dynamic multimask-by-stability overrides.
+VIDEO_PREDICTOR_OVERRIDES = ("++model.binarize_mask_from_pts_for_mem_enc=true",)
+
+RANDOM_WEIGHTS_WARNING = (
+    "SAM 2 is running with RANDOM WEIGHTS (no checkpoint): masks are meaningless. "
+    "Download the official weights with model/download_checkpoints.sh."
+)
+
+
+class ModelConfigError(ValueError):
+    """An invalid model option (config name, device, image size)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into an available torch device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise ModelConfigError(f"device {device!r} is not a torch device ({err})") from err
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelConfigError(f"device {device!r} requested but CUDA is not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ModelConfigError(
+                f"device {device!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+    elif resolved.type != "cpu":
+        raise ModelConfigError(f"device {device!r} is not supported (use auto, cpu or cuda[:N])")
+    return resolved
+
+
+def validate_image_size(image_size: int) -> int:
+    """Check a SAM 2 input resolution: a multiple of 32 between 128 and 2048."""
+    if not isinstance(image_size, int) or not 128 <= image_size <= 2048 or image_size % 32:
+        raise ModelConfigError(
+            f"image_size {image_size!r} is invalid: use a multiple of 32 in [128, 2048] "
+            "(SAM 2 models are trained at 1024)"
+        )
+    return image_size
+
+
+@dataclass
+class Sam2Model:
+    """A loaded SAM 2 network on its device; one instance can serve many streams."""
+
+    sam: torch.nn.Module
+    device: torch.device
+    model_cfg: str
+    checkpoint: Path | None
+    image_size: int
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """bf16 on CUDA (as Meta runs SAM 2), full fp32 on CPU."""
+        return torch.bfloat16 if self.device.type == "cuda" else None
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """Inference mode plus bf16 autocast on CUDA."""
+        with torch.inference_mode():
+            if self.autocast_dtype is None:
+                yield
+            else:
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                    yield
+
+    def compile(self) -> None:
+        """``torch.compile`` the image encoder and memory attention (worth it on GPUs only)."""
+        self.sam.image_encoder.forward = torch.compile(self.sam.image_encoder.forward)
+        self.sam.memory_attention.forward = torch.compile(self.sam.memory_attention.forward)
+
+    def release(self) -> None:
+        """Drop the network and return cached device memory to the driver."""
+        self.sam = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def load_model(
+    model_cfg: str = DEFAULT_MODEL_CFG,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    image_size: int | None = None,
+    allow_random_weights: bool = False,
+    seed: int = 0,
+) -> Sam2Model:
+    """Build SAM 2 from a config (optionally at a non-default resolution) and load its weights.
+
+    Without a checkpoint this is an error unless ``allow_random_weights``; the random weights are
+    seeded with ``seed``, so two models built alike are identical.
+    """
+    from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
+
+    resolved_device = resolve_device(device)
+    if checkpoint is None and not allow_random_weights:
+        raise CheckpointError(
+            "no checkpoint given: download the official weights with "
+            "model/download_checkpoints.sh and pass the .pt path (random weights are only "
+            "for tests and demos: allow_random_weights=True)"
+        )
+    state_dict = read_state_dict(checkpoint) if checkpoint is not None else None
+    overrides = list(VIDEO_PREDICTOR_OVERRIDES)
+    if image_size is not None:
+        overrides.append(f"++model.image_size={validate_image_size(image_size)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            sam = build_sam2(model_cfg, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides)
+        except Exception as err:  # hydra raises MissingConfigException, omegaconf errors, ...
+            raise ModelConfigError(
+                f"cannot build SAM 2 from config {model_cfg!r}: {str(err).splitlines()[0]} "
+                "(use e.g. configs/sam2.1/sam2.1_hiera_t.yaml)"
+            ) from err
+    if state_dict is not None:
+        load_state_dict_into(sam, state_dict, checkpoint, model_cfg)
+    else:
+        LOG.warning(RANDOM_WEIGHTS_WARNING)
+    sam = sam.to(resolved_device).eval()
+    return Sam2Model(
+        sam=sam,
+        device=resolved_device,
+        model_cfg=model_cfg,
+        checkpoint=Path(checkpoint) if checkpoint is not None else None,
+        image_size=int(sam.image_size),
+    )

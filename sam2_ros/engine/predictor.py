@@ -1,0 +1,419 @@
+"""StreamingPredictor: SAM 2 video tracking one live frame at a time, in constant memory.
+
+It drives the same ``SAM2Base`` building blocks, in the same order and with the same inputs, as
+Meta's ``SAM2VideoPredictor`` does when a video is propagated while prompts arrive, so masks,
+object scores and pointers match it; but frames are never preloaded and the memory bank keeps
+only what SAM 2 can still attend to. Each frame is encoded once for all objects; the per-object
+memory attention runs batched for objects whose memory layout is the same, and the mask decoder
+and memory encoder run batched over all objects.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sam2.utils.misc import fill_holes_in_mask_scores
+
+from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank
+from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
+from sam2_ros.engine.preprocess import check_frame, to_model_input
+from sam2_ros.engine.prompts import PromptError, make_prompt, to_point_inputs
+from sam2_ros.engine.results import PromptResult, TrackResult
+
+DEFAULT_MAX_OBJECTS = 16
+DEFAULT_MAX_CONDITIONING_FRAMES = 8
+# `build_sam2_video_predictor` fills mask holes up to this area (needs SAM 2's CUDA extension).
+FILL_HOLE_AREA = 8
+HAS_FILL_HOLES_KERNEL = importlib.util.find_spec("sam2._C") is not None
+# The video predictor clamps earlier mask logits before feeding them back with new clicks.
+PREVIOUS_MASK_LOGIT_LIMIT = 32.0
+# SAM 2 attends to min(num_frames, max_obj_ptrs_in_encoder) pointers; a live stream is unbounded.
+STREAM_NUM_FRAMES = sys.maxsize
+
+
+@dataclass
+class _FrameFeatures:
+    """One frame's flattened backbone features (batch 1), as SAM 2's heads consume them."""
+
+    vision_feats: list[torch.Tensor]  # per level (HW, 1, C)
+    vision_pos: list[torch.Tensor]
+    feat_sizes: list[tuple[int, int]]
+
+    def expand(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The same features viewed for ``batch`` objects (no copy)."""
+        return (
+            [x.expand(-1, batch, -1) for x in self.vision_feats],
+            [x.expand(-1, batch, -1) for x in self.vision_pos],
+        )
+
+    def nbytes(self) -> int:
+        """Bytes held by the feature tensors."""
+        return sum(x.nbytes for x in self.vision_feats + self.vision_pos)
+
+
+@dataclass
+class _Frame:
+    """The last tracked frame; its features are computed when first needed."""
+
+    index: int
+    height: int
+    width: int
+    image: torch.Tensor  # (1, 3, S, S) normalised
+    features: _FrameFeatures | None = None
+
+
+@dataclass
+class _ObjectOutput:
+    """One object's SAM 2 output on the last tracked frame."""
+
+    pred_masks: torch.Tensor  # (1, 1, S/4, S/4) mask logits
+    score: float  # predicted IoU
+    object_score_logits: torch.Tensor  # (1, 1)
+    obj_ptr: torch.Tensor  # (1, C)
+
+    def nbytes(self) -> int:
+        """Bytes held by the output tensors."""
+        return self.pred_masks.nbytes + self.object_score_logits.nbytes + self.obj_ptr.nbytes
+
+
+@dataclass
+class _PendingPrompt:
+    """A prompted output whose memory is encoded when the next frame arrives (so that several
+    clicks on one frame build on each other before they become memory, as in SAM 2)."""
+
+    output: _ObjectOutput
+    point_inputs: dict[str, torch.Tensor]
+    is_initial: bool  # the object's first frame: no memory was used to segment it
+
+
+class StreamingPredictor:
+    """Track prompted objects through a live stream of frames with SAM 2.
+
+    ``track(rgb)`` segments every object on a new frame; ``add_prompt`` adds an object, or
+    refines one, on the last tracked frame and answers at once. Pass ``model=`` to share one
+    loaded :class:`Sam2Model` between several streams (e.g. one predictor per camera).
+    """
+
+    def __init__(
+        self,
+        model_cfg: str = DEFAULT_MODEL_CFG,
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        image_size: int | None = None,
+        allow_random_weights: bool = False,
+        seed: int = 0,
+        *,
+        max_objects: int = DEFAULT_MAX_OBJECTS,
+        max_conditioning_frames: int = DEFAULT_MAX_CONDITIONING_FRAMES,
+        corrections_as_conditioning: bool = True,
+        model: Sam2Model | None = None,
+    ) -> None:
+        if max_objects < 1:
+            raise ValueError(f"max_objects must be >= 1, got {max_objects}")
+        self.model = model or load_model(
+            model_cfg, checkpoint, device, image_size, allow_random_weights, seed
+        )
+        self.max_objects = max_objects
+        #: Whether a prompt on an already-tracked frame becomes a conditioning frame (kept until
+        #: capped) rather than a recent memory that ages out: SAM 2's
+        #: ``add_all_frames_to_correct_as_cond``.
+        self.corrections_as_conditioning = corrections_as_conditioning
+        sam = self.model.sam
+        self._bank = MemoryBank(
+            num_maskmem=sam.num_maskmem,
+            memory_stride=sam.memory_temporal_stride_for_eval,
+            max_obj_ptrs=sam.max_obj_ptrs_in_encoder if sam.use_obj_ptrs_in_encoder else 0,
+            max_conditioning_frames=max_conditioning_frames,
+        )
+        self._frame: _Frame | None = None
+        self._outputs: dict[int, _ObjectOutput] = {}  # every object, on the last frame
+        self._pending: dict[int, _PendingPrompt] = {}
+        self._next_object_id = 1
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Tracked objects, in the order they were added."""
+        return list(self._outputs)
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the last tracked frame (-1 before the first one)."""
+        return -1 if self._frame is None else self._frame.index
+
+    @property
+    def pointer_dim(self) -> int:
+        """Length of an object pointer."""
+        return int(self.model.sam.hidden_dim)
+
+    def conditioning_frames(self, object_id: int) -> list[int]:
+        """Frame indices an object is conditioned on (its prompted frames, capped)."""
+        self._check_known(object_id)
+        return self._bank.conditioning_frames(object_id) if object_id in self._bank else []
+
+    def track(self, rgb: np.ndarray) -> TrackResult:
+        """Segment every tracked object on a new ``HxWx3`` uint8 RGB frame."""
+        height, width = check_frame(rgb)
+        with self.model.inference():
+            self._commit_pending()
+            image = to_model_input(rgb, self.model.image_size, self.model.device)
+            frame = _Frame(self.frame_index + 1, height, width, image)
+            self._outputs = self._track_objects(frame) if self._outputs else {}
+            self._frame = frame
+            self._bank.release_unreachable(frame.index)
+            return self.result()
+
+    def add_prompt(
+        self,
+        object_id: int | None = None,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Sequence[float] | np.ndarray | None = None,
+    ) -> PromptResult:
+        """Add a new object (``object_id=None``) or refine one, on the last tracked frame.
+
+        Points are ``(x, y)`` source-image pixels with labels 1 (object) / 0 (background); a box
+        is ``(x_min, y_min, x_max, y_max)``. Clicks on the same frame accumulate; a box starts
+        that frame's prompt afresh. Raises :class:`PromptError` (state unchanged) on bad input.
+        """
+        frame = self._frame
+        if frame is None:
+            raise PromptError("no frame tracked yet: prompts apply to the last tracked frame")
+        prompt = make_prompt(points, labels, box, frame.width, frame.height)
+        pending = None
+        if object_id is None:
+            if len(self._outputs) >= self.max_objects:
+                raise PromptError(
+                    f"cannot add an object: already tracking {len(self._outputs)} "
+                    f"(max_objects={self.max_objects}); remove one first"
+                )
+            new_id, is_initial, previous = self._next_object_id, True, None
+        else:
+            self._check_known(object_id)
+            pending = self._pending.get(object_id)
+            new_id, previous = object_id, self._outputs[object_id]
+            is_initial = pending is not None and pending.is_initial
+        earlier_points = pending.point_inputs if pending and prompt.box is None else None
+        sam = self.model.sam
+        with self.model.inference():
+            features = self._encode(frame)
+            point_inputs = to_point_inputs(
+                prompt,
+                earlier_points,
+                frame.width,
+                frame.height,
+                self.model.image_size,
+                self.model.device,
+            )
+            memory = (
+                {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+                if is_initial
+                else self._bank.output_dict([new_id])
+            )
+            previous_logits = (
+                None
+                if previous is None
+                else previous.pred_masks.clamp(-PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT)
+            )
+            _, sam_outputs, _, _ = sam._track_step(
+                frame.index,
+                is_initial,
+                features.vision_feats,
+                features.vision_pos,
+                features.feat_sizes,
+                point_inputs,
+                None,
+                memory,
+                STREAM_NUM_FRAMES,
+                False,
+                previous_logits,
+            )
+            _, _, ious, low_res_masks, _, obj_ptr, object_score_logits = sam_outputs
+            output = _ObjectOutput(
+                pred_masks=self._fill_holes(low_res_masks),
+                score=float(ious.max()),
+                object_score_logits=object_score_logits,
+                obj_ptr=obj_ptr,
+            )
+            mask = self._masks_at_input_resolution(output.pred_masks, frame)[0]
+            occlusion = float(1.0 - torch.sigmoid(object_score_logits.float()).item())
+        self._pending[new_id] = _PendingPrompt(output, point_inputs, is_initial)
+        self._outputs[new_id] = output
+        self._next_object_id = max(self._next_object_id, new_id + 1)
+        return PromptResult(new_id, frame.index, mask, output.score, occlusion)
+
+    def remove_object(self, object_id: int) -> None:
+        """Stop tracking an object and release its memory."""
+        self._check_known(object_id)
+        del self._outputs[object_id]
+        self._pending.pop(object_id, None)
+        if object_id in self._bank:
+            self._bank.remove(object_id)
+
+    def reset(self) -> None:
+        """Forget all objects, their memory and the last frame (object ids keep counting up)."""
+        self._bank.clear()
+        self._outputs.clear()
+        self._pending.clear()
+        self._frame = None
+
+    def memory_bytes(self) -> int:
+        """Bytes of tracking state held: memory bank, last frame and its per-object outputs."""
+        total = self._bank.nbytes() + sum(o.nbytes() for o in self._outputs.values())
+        for pending in self._pending.values():
+            total += sum(x.nbytes for x in pending.point_inputs.values())
+        if self._frame is not None:
+            total += self._frame.image.nbytes
+            total += self._frame.features.nbytes() if self._frame.features is not None else 0
+        return total
+
+    def _check_known(self, object_id: int) -> None:
+        if object_id not in self._outputs:
+            raise PromptError(f"unknown object id {object_id}; tracked objects: {self.object_ids}")
+
+    def _encode(self, frame: _Frame) -> _FrameFeatures:
+        """Run the image encoder on a frame once, on first use."""
+        if frame.features is None:
+            sam = self.model.sam
+            _, feats, pos, sizes = sam._prepare_backbone_features(sam.forward_image(frame.image))
+            frame.features = _FrameFeatures(feats, pos, sizes)
+        return frame.features
+
+    def _commit_pending(self) -> None:
+        """Encode prompted outputs of the last frame into memory (SAM 2's propagation preflight:
+        the upsampled, binarized prompted mask goes through the memory encoder)."""
+        if not self._pending:
+            return
+        frame, sam = self._frame, self.model.sam
+        ids = list(self._pending)
+        pred_masks = torch.cat([self._pending[i].output.pred_masks for i in ids])
+        high_res_masks = F.interpolate(
+            pred_masks,
+            size=(self.model.image_size, self.model.image_size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        vision_feats, _ = self._encode(frame).expand(len(ids))
+        features, pos_enc = sam._encode_new_memory(
+            current_vision_feats=vision_feats,
+            feat_sizes=frame.features.feat_sizes,
+            pred_masks_high_res=high_res_masks,
+            object_score_logits=torch.cat(
+                [self._pending[i].output.object_score_logits for i in ids]
+            ),
+            is_mask_from_pts=True,
+        )
+        self._bank.set_maskmem_pos_enc(pos_enc)
+        features = features.to(torch.bfloat16)  # SAM 2 stores memories in bf16
+        for row, object_id in enumerate(ids):
+            pending = self._pending[object_id]
+            self._bank.store(
+                object_id,
+                frame.index,
+                FrameMemory(features[row : row + 1], pending.output.obj_ptr),
+                conditioning=pending.is_initial or self.corrections_as_conditioning,
+            )
+        self._pending.clear()
+
+    def _track_objects(self, frame: _Frame) -> dict[int, _ObjectOutput]:
+        """SAM 2's ``track_step`` for all objects: memory attention per memory layout, then the
+        mask decoder and memory encoder batched over all objects."""
+        sam = self.model.sam
+        features = self._encode(frame)
+        order: list[int] = []
+        conditioned: list[torch.Tensor] = []
+        for group in self._bank.groups(self._outputs):
+            vision_feats, vision_pos = features.expand(len(group))
+            conditioned.append(
+                sam._prepare_memory_conditioned_features(
+                    frame_idx=frame.index,
+                    is_init_cond_frame=False,
+                    current_vision_feats=vision_feats[-1:],
+                    current_vision_pos_embeds=vision_pos[-1:],
+                    feat_sizes=features.feat_sizes[-1:],
+                    output_dict=self._bank.output_dict(group),
+                    num_frames=STREAM_NUM_FRAMES,
+                )
+            )
+            order.extend(group)
+        batch = len(order)
+        vision_feats, _ = features.expand(batch)
+        high_res_features = [
+            x.permute(1, 2, 0).view(batch, x.size(2), *size)
+            for x, size in zip(vision_feats[:-1], features.feat_sizes[:-1], strict=True)
+        ]
+        _, _, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits = (
+            sam._forward_sam_heads(
+                backbone_features=torch.cat(conditioned),
+                point_inputs=None,
+                mask_inputs=None,
+                high_res_features=high_res_features,
+                multimask_output=sam._use_multimask(is_init_cond_frame=False, point_inputs=None),
+            )
+        )
+        maskmem_features, maskmem_pos_enc = sam._encode_new_memory(
+            current_vision_feats=vision_feats,
+            feat_sizes=features.feat_sizes,
+            pred_masks_high_res=high_res_masks,
+            object_score_logits=object_score_logits,
+            is_mask_from_pts=False,
+        )
+        self._bank.set_maskmem_pos_enc(maskmem_pos_enc)
+        maskmem_features = maskmem_features.to(torch.bfloat16)
+        pred_masks = self._fill_holes(low_res_masks)
+        scores = ious.float().max(dim=-1).values.tolist()
+        outputs = {}
+        for row, object_id in enumerate(order):
+            rows = slice(row, row + 1)
+            memory = FrameMemory(maskmem_features[rows], obj_ptr[rows])
+            self._bank.store(object_id, frame.index, memory, conditioning=False)
+            outputs[object_id] = _ObjectOutput(
+                pred_masks[rows], scores[row], object_score_logits[rows], obj_ptr[rows]
+            )
+        return {object_id: outputs[object_id] for object_id in self._outputs}
+
+    def _fill_holes(self, pred_masks: torch.Tensor) -> torch.Tensor:
+        """The video predictor's small-hole filling (only where SAM 2's CUDA kernel exists)."""
+        if HAS_FILL_HOLES_KERNEL and pred_masks.is_cuda:
+            return fill_holes_in_mask_scores(pred_masks, FILL_HOLE_AREA)
+        return pred_masks
+
+    @staticmethod
+    def _masks_at_input_resolution(pred_masks: torch.Tensor, frame: _Frame) -> np.ndarray:
+        """Binary ``(N, H, W)`` masks, upsampled as the video predictor does for its output."""
+        logits = F.interpolate(
+            pred_masks.float(),
+            size=(frame.height, frame.width),
+            mode="bilinear",
+            align_corners=False,
+        )
+        return (logits[:, 0] > 0).cpu().numpy()
+
+    def result(self) -> TrackResult:
+        """All objects on the last tracked frame, including prompts applied to it since."""
+        frame = self._frame
+        if frame is None:
+            raise RuntimeError("no frame tracked yet")
+        if not self._outputs:
+            return TrackResult.empty(frame.index, frame.height, frame.width, self.pointer_dim)
+        outputs = list(self._outputs.values())
+        with torch.inference_mode():
+            pred_masks = torch.cat([o.pred_masks for o in outputs])
+            score_logits = torch.cat([o.object_score_logits for o in outputs]).float().view(-1)
+            pointers = torch.cat([o.obj_ptr for o in outputs]).float()
+            masks = self._masks_at_input_resolution(pred_masks, frame)
+        return TrackResult(
+            frame_index=frame.index,
+            object_ids=list(self._outputs),
+            masks=masks,
+            scores=np.array([o.score for o in outputs], np.float32),
+            occlusion_scores=(1.0 - torch.sigmoid(score_logits)).cpu().numpy(),
+            object_pointers=pointers.cpu().numpy(),
+            mask_logits=pred_masks[:, 0].float().cpu().numpy(),
+        )
