@@ -40,6 +40,14 @@ def sam_model(checkpoint_path: Path):
 
 
 @pytest.fixture(scope="session")
+def small_model():
+    """Seeded random weights at 128 px: for behaviour tests that need speed, not SAM 2 parity."""
+    from sam2_ros.engine import load_model
+
+    return load_model(image_size=128, allow_random_weights=True, seed=0, device="cpu")
+
+
+@pytest.fixture(scope="session")
 def scene():
     """A small generated camera stream."""
     from sam2_ros.synthetic import SyntheticScene

@@ -51,9 +51,8 @@ def test_conditioning_cap_must_be_positive():
         MemoryBank(num_maskmem=7, memory_stride=1, max_obj_ptrs=16, max_conditioning_frames=0)
 
 
-@pytest.mark.slow
-def test_memory_stops_growing_once_the_window_is_full(sam_model, scene):
-    predictor = StreamingPredictor(model=sam_model)
+def test_memory_stops_growing_once_the_window_is_full(small_model, scene):
+    predictor = StreamingPredictor(model=small_model)
     predictor.track(scene.frame(0))
     for name in ("ball", "pillar", "crate"):
         predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
@@ -67,8 +66,8 @@ def test_memory_stops_growing_once_the_window_is_full(sam_model, scene):
     assert sizes[20] > sizes[0]
 
 
-def test_reprompting_keeps_at_most_max_conditioning_frames(sam_model, scene):
-    predictor = StreamingPredictor(model=sam_model, max_conditioning_frames=8)
+def test_reprompting_keeps_at_most_max_conditioning_frames(small_model, scene):
+    predictor = StreamingPredictor(model=small_model, max_conditioning_frames=8)
     predictor.track(scene.frame(0))
     object_id = predictor.add_prompt(points=[scene.center("ball", 0)], labels=[1]).object_id
     for index in range(1, 21):

@@ -107,8 +107,9 @@ class MemoryBank:
         del self._objects[object_id]
 
     def clear(self) -> None:
-        """Forget all objects."""
+        """Forget all objects (and the cached positional encoding, so nothing stays held)."""
         self._objects.clear()
+        self._maskmem_pos_enc = None
 
     def release_unreachable(self, frame_idx: int) -> None:
         """Drop what neither a prompt on ``frame_idx`` nor tracking later frames can attend to."""
