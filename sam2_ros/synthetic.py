@@ -46,11 +46,11 @@ class SyntheticScene:
         gradient = np.stack(
             [90 + 60 * xx / width, 100 + 50 * yy / height, 120 - 40 * xx / width], axis=-1
         )
-        noise = cv2.GaussianBlur(rng.normal(0, 18, (height, width, 3)).astype(np.float32), (0, 0), 3)
+        noise = cv2.GaussianBlur(
+            rng.normal(0, 18, (height, width, 3)).astype(np.float32), (0, 0), 3
+        )
         self._background = np.clip(gradient + noise, 0, 255).astype(np.uint8)
-        self._textures = {
-            obj.name: self._texture(obj.color, rng) for obj in objects
-        }
+        self._textures = {obj.name: self._texture(obj.color, rng) for obj in objects}
 
     def _texture(self, color: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
         """Stripes and speckles in the object's colour, as large as the frame."""

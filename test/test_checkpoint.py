@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import IMAGE_SIZE
+
 from sam2_ros.engine import CheckpointError, StreamingPredictor, load_model
 from sam2_ros.engine.checkpoint import guess_config
 

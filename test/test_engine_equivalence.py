@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import IMAGE_SIZE
 from PIL import Image
 from sam2.build_sam import build_sam2_video_predictor
 
-from conftest import IMAGE_SIZE
 from sam2_ros.engine import StreamingPredictor
 from sam2_ros.engine.preprocess import to_model_input
 
@@ -95,9 +95,9 @@ def _run_official(checkpoint, folder, frames, prompts, corrections_as_conditioni
     for object_id, obj_idx in state["obj_id_to_idx"].items():
         per_obj = state["output_dict_per_obj"][obj_idx]
         for index in range(NUM_FRAMES):
-            out = per_obj["cond_frame_outputs"].get(index) or per_obj[
-                "non_cond_frame_outputs"
-            ].get(index)
+            out = per_obj["cond_frame_outputs"].get(index) or per_obj["non_cond_frame_outputs"].get(
+                index
+            )
             if out is not None:
                 outputs[index, object_id] = out
     return outputs, masks

@@ -7,7 +7,6 @@ import rclpy
 from geometry_msgs.msg import Point32
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-
 from sam2_ros.msg import ObjectMask, ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.srv import AddPrompt, RemoveObject
 
@@ -63,7 +62,10 @@ def test_object_masks_round_trip(node):
 
 def test_occlusion_scores_round_trip(node):
     sent = OcclusionScores(
-        camera_name="front", object_ids=[1, 2], occlusion_scores=[0.25, 0.75], occluded=[False, True]
+        camera_name="front",
+        object_ids=[1, 2],
+        occlusion_scores=[0.25, 0.75],
+        occluded=[False, True],
     )
     got = _round_trip(node, OcclusionScores, sent)
     assert list(got.object_ids) == [1, 2]

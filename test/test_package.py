@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from catkin_pkg.package import parse_package
-
 from conftest import REPO_ROOT
 
 RUNTIME_DEPENDENCIES = {
@@ -36,31 +35,54 @@ def test_package_xml_parses_and_declares_runtime_dependencies():
     runtime = {d.name for d in package.exec_depends} | {
         d.name for d in package.build_export_depends
     }
-    assert RUNTIME_DEPENDENCIES <= runtime, RUNTIME_DEPENDENCIES - runtime
+    assert runtime >= RUNTIME_DEPENDENCIES, RUNTIME_DEPENDENCIES - runtime
     assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
 
 
 def test_interfaces_and_engine_import_as_one_package():
-    import sam2_ros.engine
     from sam2_ros.msg import ObjectMask, ObjectMasks, ObjectPointers, OcclusionScores
     from sam2_ros.srv import AddPrompt, RemoveObject
 
+    import sam2_ros.engine
+
     assert sam2_ros.engine.StreamingPredictor
     assert {f for f in ObjectMask.get_fields_and_field_types()} == {
-        "object_id", "label", "score", "roi", "mask"
+        "object_id",
+        "label",
+        "score",
+        "roi",
+        "mask",
     }
     assert ObjectMasks.get_fields_and_field_types()["objects"] == "sequence<sam2_ros/ObjectMask>"
     assert set(OcclusionScores.get_fields_and_field_types()) == {
-        "header", "camera_name", "object_ids", "occlusion_scores", "occluded"
+        "header",
+        "camera_name",
+        "object_ids",
+        "occlusion_scores",
+        "occluded",
     }
     assert set(ObjectPointers.get_fields_and_field_types()) == {
-        "header", "camera_name", "object_ids", "dim", "data"
+        "header",
+        "camera_name",
+        "object_ids",
+        "dim",
+        "data",
     }
     assert set(AddPrompt.Request.get_fields_and_field_types()) == {
-        "camera_name", "object_id", "points", "labels", "use_box", "box", "label"
+        "camera_name",
+        "object_id",
+        "points",
+        "labels",
+        "use_box",
+        "box",
+        "label",
     }
     assert set(AddPrompt.Response.get_fields_and_field_types()) == {
-        "success", "message", "object_id", "score", "roi"
+        "success",
+        "message",
+        "object_id",
+        "score",
+        "roi",
     }
     assert set(RemoveObject.Request.get_fields_and_field_types()) == {"camera_name", "object_id"}
     assert set(RemoveObject.Response.get_fields_and_field_types()) == {"success", "message"}

@@ -35,7 +35,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(
-            f"checkpoint {path} does not exist: {DOWNLOAD_HINT}, or pass the path of a SAM 2 .pt file"
+            f"checkpoint {path} does not exist: {DOWNLOAD_HINT}, or pass the path of a SAM 2 "
+            ".pt file"
         )
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,6 +1,7 @@
 """The bounded per-object memory bank: exactly what SAM 2 can still attend to, nothing older.
 
-When SAM 2 tracks frame ``n`` it reads, per object (``SAM2Base._prepare_memory_conditioned_features``):
+When SAM 2 tracks frame ``n`` it reads, per object
+(``SAM2Base._prepare_memory_conditioned_features``):
 
 * the spatial memories and object pointers of all *conditioning* (prompted) frames;
 * the spatial memories of the ``num_maskmem - 1`` previous frames (stride ``r``);
@@ -150,8 +151,12 @@ class MemoryBank:
         pos_enc = self._maskmem_pos_enc
         return {
             "maskmem_features": features,
-            "maskmem_pos_enc": None if pos_enc is None else [x.expand(batch, -1, -1, -1) for x in pos_enc],
-            "obj_ptr": torch.cat([m.obj_ptr for m in memories]) if batch > 1 else memories[0].obj_ptr,
+            "maskmem_pos_enc": None
+            if pos_enc is None
+            else [x.expand(batch, -1, -1, -1) for x in pos_enc],
+            "obj_ptr": torch.cat([m.obj_ptr for m in memories])
+            if batch > 1
+            else memories[0].obj_ptr,
         }
 
     def nbytes(self) -> int:

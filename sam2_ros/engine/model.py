@@ -127,7 +127,9 @@ def load_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            sam = build_sam2(model_cfg, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides)
+            sam = build_sam2(
+                model_cfg, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
+            )
         except Exception as err:  # hydra raises MissingConfigException, omegaconf errors, ...
             raise ModelConfigError(
                 f"cannot build SAM 2 from config {model_cfg!r}: {str(err).splitlines()[0]} "

@@ -219,7 +219,9 @@ class StreamingPredictor:
             previous_logits = (
                 None
                 if previous is None
-                else previous.pred_masks.clamp(-PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT)
+                else previous.pred_masks.clamp(
+                    -PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT
+                )
             )
             _, sam_outputs, _, _ = sam._track_step(
                 frame.index,

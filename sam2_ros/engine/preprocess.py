@@ -40,12 +40,20 @@ def to_model_input(rgb: np.ndarray, image_size: int, device: torch.device) -> to
     image = image.permute(2, 0, 1).unsqueeze(0)
     if device.type == "cpu":  # the uint8 kernel rounds like PIL does
         resized = F.interpolate(
-            image, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True
+            image,
+            size=(image_size, image_size),
+            mode="bicubic",
+            align_corners=False,
+            antialias=True,
         ).float()
     else:
-        resized = F.interpolate(
-            image.float(), size=(image_size, image_size), mode="bicubic", antialias=True
-        ).round_().clamp_(0.0, 255.0)
+        resized = (
+            F.interpolate(
+                image.float(), size=(image_size, image_size), mode="bicubic", antialias=True
+            )
+            .round_()
+            .clamp_(0.0, 255.0)
+        )
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return (resized / 255.0 - mean) / std

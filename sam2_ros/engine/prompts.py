@@ -50,9 +50,7 @@ def make_prompt(
         raise PromptError(f"points contain NaN or infinity: {pts.tolist()}")
     outside = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
     if np.any(outside):
-        raise PromptError(
-            f"points {pts[outside].tolist()} lie outside the {width}x{height} image"
-        )
+        raise PromptError(f"points {pts[outside].tolist()} lie outside the {width}x{height} image")
     if np.any((lbl != 0) & (lbl != 1)):
         raise PromptError(f"labels must be 1 (foreground) or 0 (background), got {lbl.tolist()}")
     clipped_box = None if box is None else _check_box(box, width, height)

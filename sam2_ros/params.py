@@ -1,0 +1,250 @@
+"""The node's parameters: declared with descriptions, read once into a validated dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor
+
+from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
+from sam2_ros.paths import model_dir
+
+AUTO = "auto"
+
+# name -> (default, description); ranges are added below where they apply.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "model_cfg": (DEFAULT_MODEL_CFG, "SAM 2 config (a file inside the sam2 package)."),
+    "checkpoint": (
+        "",
+        "Path of the SAM 2 .pt checkpoint; '' uses the file matching model_cfg in the package's "
+        "model/ folder (see model/download_checkpoints.sh).",
+    ),
+    "allow_random_weights": (
+        False,
+        "Run without a checkpoint on random weights (tests and demos only: masks are meaningless).",
+    ),
+    "seed": (0, "Seed of the random weights when allow_random_weights is used."),
+    "device": ("auto", "Torch device: auto (CUDA when available), cpu, cuda or cuda:N."),
+    "image_size": (
+        0,
+        "SAM 2 input resolution (a multiple of 32 in [128, 2048]); 0 = the model default (1024).",
+    ),
+    "compile": (False, "torch.compile the image encoder and memory attention (GPU; slow start)."),
+    "camera_names": (["camera"], "One name per camera; outputs go to ~/<name>/..."),
+    "image_topics": (
+        ["/camera/image_raw"],
+        "One image topic per camera; a topic ending in /compressed is a CompressedImage.",
+    ),
+    "camera_info_topics": (
+        [AUTO],
+        "One CameraInfo topic per camera for rviz clicks; 'auto' = the image topic's sibling "
+        "camera_info, '' = none.",
+    ),
+    "click_topics": (
+        [AUTO],
+        "One PointStamped pixel-click topic per camera (rqt_image_view mouse publishing); "
+        "'auto' = <image topic>_mouse_left, '' = none.",
+    ),
+    "rviz_click_topic": (
+        "/clicked_point",
+        "rviz2 'Publish Point' topic: a 3D click projected into a camera starts an object; "
+        "'' disables.",
+    ),
+    "max_objects": (16, "Most objects tracked per camera (>= 1)."),
+    "max_conditioning_frames": (
+        8,
+        "Prompted frames kept per object (the first one plus the most recent ones).",
+    ),
+    "corrections_as_conditioning": (
+        True,
+        "A prompt on an already tracked object becomes a lasting conditioning frame "
+        "(SAM 2's add_all_frames_to_correct_as_cond) instead of a memory that ages out.",
+    ),
+    "occlusion_threshold": (
+        0.5,
+        "Occlusion score in [0, 1] above which an object is reported occluded.",
+    ),
+    "publish_overlay": (True, "Publish ~/<camera>/overlay (bgr8) when it has subscribers."),
+    "publish_label_image": (
+        True,
+        "Publish ~/<camera>/label_image (mono16 object ids) when it has subscribers.",
+    ),
+    "drop_frames": (
+        True,
+        "true: always process the newest frame and count the skipped ones (live cameras); "
+        "false: process every frame in order (reliable input QoS, bounded queue; bag replay).",
+    ),
+    "queue_size": (30, "Input queue depth per camera when drop_frames is false."),
+}
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot work."""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Where one camera's inputs come from."""
+
+    name: str
+    image_topic: str
+    camera_info_topic: str  # '' = none
+    click_topic: str  # '' = none
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the image topic carries sensor_msgs/CompressedImage."""
+        return self.image_topic.rstrip("/").endswith("/compressed")
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Every node parameter, validated."""
+
+    model_cfg: str
+    checkpoint: Path | None
+    allow_random_weights: bool
+    seed: int
+    device: str
+    image_size: int | None
+    compile: bool
+    cameras: tuple[CameraConfig, ...]
+    rviz_click_topic: str
+    max_objects: int
+    max_conditioning_frames: int
+    corrections_as_conditioning: bool
+    occlusion_threshold: float
+    publish_overlay: bool
+    publish_label_image: bool
+    drop_frames: bool
+    queue_size: int
+
+
+def descriptor(name: str) -> ParameterDescriptor:
+    """The parameter's description. Types are checked when the node configures (not when a
+    value is set), so a bad value fails ``configure`` with a clear message instead of
+    killing the node."""
+    return ParameterDescriptor(name=name, description=PARAMETERS[name][1], dynamic_typing=True)
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    """Each value must have its default's type (an int is accepted for a float)."""
+    checked = {}
+    for name, (default, _) in PARAMETERS.items():
+        value = values[name]
+        if isinstance(default, list):
+            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            value = list(value) if ok else value
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ParameterError(
+                f"parameter {name} must be a {type(default).__name__}"
+                f"{' of strings' if isinstance(default, list) else ''}, got {value!r}"
+            )
+        checked[name] = value
+    return checked
+
+
+def image_topic_base(image_topic: str) -> str:
+    """The raw topic of a transport topic (``/cam/image/compressed`` -> ``/cam/image``)."""
+    topic = image_topic.rstrip("/")
+    return topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
+
+
+def _per_camera(name: str, values: list[str], count: int) -> list[str]:
+    if values == [AUTO]:
+        return [AUTO] * count
+    if len(values) != count:
+        raise ParameterError(
+            f"{name} has {len(values)} entries but there are {count} cameras: give one per camera "
+            f"(or ['{AUTO}'])"
+        )
+    return values
+
+
+def parse(values: dict[str, Any]) -> NodeParams:
+    """Validate raw parameter values (as read from the node) into :class:`NodeParams`."""
+    values = _checked(values)
+    names, topics = list(values["camera_names"]), list(values["image_topics"])
+    if not names or len(names) != len(topics):
+        raise ParameterError(
+            f"camera_names ({len(names)}) and image_topics ({len(topics)}) must be non-empty "
+            "and of equal length"
+        )
+    if len(set(names)) != len(names) or not all(n and n.replace("_", "").isalnum() for n in names):
+        raise ParameterError(
+            f"camera_names {names} must be unique and made of letters, digits and '_'"
+        )
+    if not all(t.startswith("/") or t[:1].isalpha() for t in topics):
+        raise ParameterError(f"image_topics {topics} must be valid topic names")
+    infos = _per_camera("camera_info_topics", list(values["camera_info_topics"]), len(names))
+    clicks = _per_camera("click_topics", list(values["click_topics"]), len(names))
+    cameras = tuple(
+        CameraConfig(
+            name=name,
+            image_topic=topic,
+            camera_info_topic=(
+                image_topic_base(topic).rsplit("/", 1)[0] + "/camera_info" if info == AUTO else info
+            ),
+            click_topic=image_topic_base(topic) + "_mouse_left" if click == AUTO else click,
+        )
+        for name, topic, info, click in zip(names, topics, infos, clicks, strict=True)
+    )
+    image_size = int(values["image_size"])
+    if image_size != 0 and (image_size % 32 or not 128 <= image_size <= 2048):
+        raise ParameterError(
+            f"image_size {image_size} must be 0 or a multiple of 32 in [128, 2048]"
+        )
+    threshold = float(values["occlusion_threshold"])
+    if not 0.0 <= threshold <= 1.0:
+        raise ParameterError(f"occlusion_threshold {threshold} must be in [0, 1]")
+    for name in ("max_objects", "max_conditioning_frames", "queue_size"):
+        if int(values[name]) < 1:
+            raise ParameterError(f"{name} must be >= 1, got {values[name]}")
+    model_cfg = str(values["model_cfg"])
+    return NodeParams(
+        model_cfg=model_cfg,
+        checkpoint=resolve_checkpoint(str(values["checkpoint"]), model_cfg),
+        allow_random_weights=bool(values["allow_random_weights"]),
+        seed=int(values["seed"]),
+        device=str(values["device"]),
+        image_size=image_size or None,
+        compile=bool(values["compile"]),
+        cameras=cameras,
+        rviz_click_topic=str(values["rviz_click_topic"]),
+        max_objects=int(values["max_objects"]),
+        max_conditioning_frames=int(values["max_conditioning_frames"]),
+        corrections_as_conditioning=bool(values["corrections_as_conditioning"]),
+        occlusion_threshold=threshold,
+        publish_overlay=bool(values["publish_overlay"]),
+        publish_label_image=bool(values["publish_label_image"]),
+        drop_frames=bool(values["drop_frames"]),
+        queue_size=int(values["queue_size"]),
+    )
+
+
+def resolve_checkpoint(checkpoint: str, model_cfg: str) -> Path | None:
+    """The given path, or the official file for ``model_cfg`` in the package's model/ folder
+    when it exists there; None when there is none."""
+    if checkpoint:
+        return Path(checkpoint).expanduser()
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg)
+    if folder is not None and name is not None and (folder / name).is_file():
+        return folder / name
+    return None
+
+
+def expected_checkpoint(model_cfg: str) -> str:
+    """Where the node looks for a checkpoint by default (for error messages)."""
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg, "<checkpoint for model_cfg>")
+    return str((folder or Path("model")) / name)

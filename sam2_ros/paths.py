@@ -1,0 +1,32 @@
+"""Where the package's installed files (config/, launch/, model/) live."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PACKAGE = "sam2_ros"
+
+
+def package_share() -> Path | None:
+    """``share/sam2_ros`` of the install this module belongs to (ament index, else the Python
+    environment's prefix), or the source checkout when running from one."""
+    try:
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, PackageNotFoundError, LookupError, OSError):  # OSError: no ament env
+        pass
+    for candidate in (Path(sys.prefix) / "share" / PACKAGE, Path(__file__).resolve().parents[1]):
+        if (candidate / "config").is_dir():
+            return candidate
+    return None
+
+
+def model_dir() -> Path | None:
+    """The folder ``model/download_checkpoints.sh`` downloads into, as installed."""
+    share = package_share()
+    return share / "model" if share is not None else None
