@@ -22,13 +22,13 @@ def test_valid_checkpoint_loads_the_exact_weights(checkpoint_path, sam_model):
 
 def test_missing_file_names_the_download_script(tmp_path):
     missing = tmp_path / "sam2.1_hiera_tiny.pt"
-    with pytest.raises(CheckpointError, match="does not exist.*download_checkpoints.sh") as err:
+    with pytest.raises(CheckpointError, match=r"does not exist.*download_checkpoints\.sh") as err:
         load_model(checkpoint=missing, image_size=IMAGE_SIZE, device="cpu")
     assert str(missing) in str(err.value)
 
 
 def test_no_checkpoint_is_an_error_unless_random_weights_are_allowed():
-    with pytest.raises(CheckpointError, match="no checkpoint given.*allow_random_weights"):
+    with pytest.raises(CheckpointError, match=r"no checkpoint given.*allow_random_weights"):
         load_model(checkpoint=None, image_size=IMAGE_SIZE, device="cpu")
 
 
@@ -63,7 +63,7 @@ def test_file_carrying_a_pickled_object_is_refused_without_running_it(tmp_path, 
     state = torch.load(checkpoint_path, weights_only=True)
     state["extra"] = _Payload(str(marker))
     torch.save(state, evil)
-    with pytest.raises(CheckpointError, match="refused.*pickled Python objects") as err:
+    with pytest.raises(CheckpointError, match=r"refused.*pickled Python objects") as err:
         load_model(checkpoint=evil, image_size=IMAGE_SIZE, device="cpu")
     assert str(evil) in str(err.value)
     assert not marker.exists()
@@ -106,5 +106,5 @@ def test_unknown_config_and_bad_options_are_clear_errors():
         load_model("configs/nope.yaml", allow_random_weights=True, device="cpu")
     with pytest.raises(ModelConfigError, match="image_size 250 is invalid"):
         load_model(image_size=250, allow_random_weights=True, device="cpu")
-    with pytest.raises(ModelConfigError, match="not supported|not a torch device"):
+    with pytest.raises(ModelConfigError, match=r"not supported|not a torch device"):
         load_model(device="tpu", allow_random_weights=True)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import Header
-
 from ros_harness import NodeProcess, RosClient
 from sam2_ros.srv import RemoveObject
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Header
 from test_node import Camera, add_prompt
 
 NODE = "sam2_two_cameras"
