@@ -12,7 +12,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32, PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import NodeProcess, RosClient
+from conftest import REPO_ROOT
+from sam2_ros.node_client import NodeClient, NodeProcess
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.srv import AddPrompt, RemoveObject
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -29,7 +30,7 @@ MAX_OBJECTS = 3
 class Camera:
     """Publishes a camera's frames and collects the node's outputs for it."""
 
-    def __init__(self, client: RosClient, node: str, name: str, topic: str, compressed=False):
+    def __init__(self, client: NodeClient, node: str, name: str, topic: str, compressed=False):
         self.client, self.name, self.compressed = client, name, compressed
         self.publisher = client.publisher(CompressedImage if compressed else Image, topic)
         self.masks = client.collect(ObjectMasks, f"/{node}/{name}/masks")
@@ -61,11 +62,10 @@ class Camera:
         return self.wait_masks(msg.header)
 
     def wait_masks(self, header: Header) -> ObjectMasks:
-        assert self.masks.wait_for(lambda ms: any(m.header == header for m in ms))
-        return next(m for m in self.masks.messages if m.header == header)
+        return self.masks.wait_stamp(header)
 
 
-def set_parameter(client: RosClient, name: str, value) -> None:
+def set_parameter(client: NodeClient, name: str, value) -> None:
     if isinstance(value, bool):
         pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
     elif isinstance(value, int):
@@ -79,7 +79,7 @@ def set_parameter(client: RosClient, name: str, value) -> None:
 
 @pytest.fixture(scope="module")
 def client():
-    ros = RosClient("node_test_client")
+    ros = NodeClient("node_test_client")
     yield ros
     ros.close()
 
@@ -89,7 +89,8 @@ def node(client, tmp_path_factory):
     process = NodeProcess(
         NODE,
         {"allow_random_weights": True, "image_size": 256, "max_objects": MAX_OBJECTS},
-        tmp_path_factory.mktemp("logs"),
+        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
+        cwd=REPO_ROOT,
     )
     yield process
     process.stop()
@@ -117,7 +118,7 @@ def bad_frames(messages: list[DiagnosticArray]) -> int:
     return 0
 
 
-def add_prompt(client: RosClient, node: str = NODE, **fields) -> AddPrompt.Response:
+def add_prompt(client: NodeClient, node: str = NODE, **fields) -> AddPrompt.Response:
     points = fields.pop("points", [])
     request = AddPrompt.Request(
         points=[Point32(x=float(x), y=float(y)) for x, y in points], **fields

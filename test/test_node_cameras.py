@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ros_harness import NodeProcess, RosClient
+from conftest import REPO_ROOT
+from sam2_ros.node_client import NodeClient, NodeProcess
 from sam2_ros.srv import RemoveObject
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
@@ -16,7 +17,7 @@ BURST = 30
 
 @pytest.fixture(scope="module")
 def client():
-    ros = RosClient("camera_test_client")
+    ros = NodeClient("camera_test_client")
     yield ros
     ros.close()
 
@@ -34,7 +35,8 @@ def cameras(client, tmp_path_factory):
             "queue_size": BURST,
             "publish_overlay": False,
         },
-        tmp_path_factory.mktemp("logs"),
+        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
+        cwd=REPO_ROOT,
     )
     left = Camera(client, NODE, "left", "/left/image_raw")
     right = Camera(client, NODE, "right", "/right/image_raw/compressed", compressed=True)

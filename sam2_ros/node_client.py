@@ -1,5 +1,5 @@
-"""Helpers for driving a real sam2_ros node over DDS: a node subprocess and an rclpy client that
-spins in a background thread and waits on events (never on sleeps)."""
+"""Driving a sam2_ros node from outside: start it as a process, move it through its lifecycle,
+publish frames, call its services and collect its outputs (demo, benchmark and tests)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from conftest import REPO_ROOT
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
@@ -23,25 +22,34 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 TIMEOUT_S = 60.0
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def transition_id(label: str) -> int:
-    """lifecycle_msgs Transition id for 'configure', 'activate', ..."""
-    return getattr(Transition, f"TRANSITION_{label.upper()}")
+def _param_text(value: Any) -> str:
+    """A parameter value as ``--ros-args -p name:=value`` text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_param_text(v) for v in value) + "]"
+    if isinstance(value, str) and (value == "" or "," in value):
+        return f"'{value}'"
+    return str(value)
 
 
 class NodeProcess:
-    """``python -m sam2_ros.node`` in its own process, with its output kept in a log file."""
+    """``python -m sam2_ros.node`` in its own process, its output kept in a log file."""
 
-    def __init__(self, name: str, params: dict[str, Any], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, params: dict[str, Any], log_path: Path, cwd: Path | None = None
+    ) -> None:
         self.name = name
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_path
         args = [sys.executable, "-m", "sam2_ros.node", "--ros-args", "-r", f"__node:={name}"]
         for key, value in params.items():
             args += ["-p", f"{key}:={_param_text(value)}"]
-        self._log = self.log_path.open("w")
+        self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            args, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
+            args, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
         )
 
     def rss_bytes(self) -> int:
@@ -49,7 +57,7 @@ class NodeProcess:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no VmRSS for process {self.process.pid}")
 
     def log(self) -> str:
         """Everything the node printed so far."""
@@ -58,7 +66,7 @@ class NodeProcess:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        """SIGINT, then kill if it does not exit."""
+        """SIGINT (a clean shutdown), then kill if it does not exit."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -69,44 +77,44 @@ class NodeProcess:
         self._log.close()
 
 
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_param_text(v) for v in value) + "]"
-    if isinstance(value, str):
-        return f"'{value}'" if value == "" or "," in value else value
-    return str(value)
-
-
 class Collector:
-    """Every message received on a topic, with a condition to wait for what a test expects."""
+    """Every message received on a topic, with a condition to wait on."""
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
         self._cond = threading.Condition()
 
     def add(self, msg: Any) -> None:
+        """Subscription callback."""
         with self._cond:
             self.messages.append(msg)
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = TIMEOUT_S) -> bool:
+        """Wait until ``predicate(messages)`` holds; False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self.messages), timeout)
 
     def wait_count(self, count: int, timeout: float = TIMEOUT_S) -> list[Any]:
-        assert self.wait_for(lambda m: len(m) >= count, timeout), (
-            f"got {len(self.messages)} of {count} messages"
-        )
+        """Wait for at least ``count`` messages."""
+        if not self.wait_for(lambda m: len(m) >= count, timeout):
+            raise TimeoutError(f"got {len(self.messages)} of {count} messages in {timeout} s")
         return list(self.messages)
 
+    def wait_stamp(self, header: Any, timeout: float = TIMEOUT_S) -> Any:
+        """Wait for the message carrying ``header``."""
+        if not self.wait_for(lambda ms: any(m.header == header for m in ms), timeout):
+            raise TimeoutError(f"no message stamped {header.stamp} in {timeout} s")
+        with self._cond:
+            return next(m for m in self.messages if m.header == header)
+
     def clear(self) -> None:
+        """Forget received messages."""
         with self._cond:
             self.messages.clear()
 
 
-class RosClient:
+class NodeClient:
     """An rclpy node spinning in a background thread, for publishing, subscribing and calling."""
 
     def __init__(self, name: str) -> None:
@@ -119,30 +127,27 @@ class RosClient:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop spinning and shut the context down."""
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
         self._thread.join(timeout=5)
 
-    def collect(self, msg_type: type, topic: str, qos: Any = None) -> Collector:
+    def collect(self, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> Collector:
+        """Subscribe and keep every message."""
         collector = Collector()
-        profile = qos or QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(msg_type, topic, collector.add, profile)
+        self.node.create_subscription(msg_type, topic, collector.add, qos)
         return collector
 
-    def publisher(self, msg_type: type, topic: str, qos: Any = None) -> Any:
-        """A publisher whose ``matched`` event is set once a subscription is connected."""
-        profile = qos or QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    def publisher(self, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> Any:
+        """A publisher whose ``matched`` event is set while a subscription is connected."""
         matched = threading.Event()
 
         def on_matched(info: Any) -> None:
-            if info.current_count > 0:
-                matched.set()
-            else:
-                matched.clear()
+            (matched.set if info.current_count > 0 else matched.clear)()
 
         publisher = self.node.create_publisher(
-            msg_type, topic, profile, event_callbacks=PublisherEventCallbacks(matched=on_matched)
+            msg_type, topic, qos, event_callbacks=PublisherEventCallbacks(matched=on_matched)
         )
         publisher.matched = matched
         return publisher
@@ -150,26 +155,31 @@ class RosClient:
     @staticmethod
     def wait_for_subscriber(publisher: Any, timeout: float = TIMEOUT_S) -> None:
         """Wait until DDS connected ``publisher`` to a subscription (matched event)."""
-        assert publisher.matched.wait(timeout), f"no subscriber on {publisher.topic_name}"
+        if not publisher.matched.wait(timeout):
+            raise TimeoutError(f"no subscriber on {publisher.topic_name} in {timeout} s")
 
     def call(self, srv_type: type, name: str, request: Any, timeout: float = TIMEOUT_S) -> Any:
+        """Call a service and wait for its answer."""
         client = self.node.create_client(srv_type, name)
         try:
-            assert client.wait_for_service(timeout_sec=timeout), f"{name} did not appear"
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} did not appear in {timeout} s")
             done = threading.Event()
             future = client.call_async(request)
             future.add_done_callback(lambda _: done.set())
-            assert done.wait(timeout), f"{name} did not answer in {timeout} s"
+            if not done.wait(timeout):
+                raise TimeoutError(f"service {name} did not answer in {timeout} s")
             return future.result()
         finally:
             self.node.destroy_client(client)
 
     def transition(self, node_name: str, label: str) -> bool:
+        """Trigger a lifecycle transition ('configure', 'activate', ...); True on success."""
         request = ChangeState.Request()
-        request.transition.id = transition_id(label)
+        request.transition.id = getattr(Transition, f"TRANSITION_{label.upper()}")
         return self.call(ChangeState, f"/{node_name}/change_state", request).success
 
     def state(self, node_name: str) -> str:
-        return self.call(
-            GetState, f"/{node_name}/get_state", GetState.Request()
-        ).current_state.label
+        """The node's lifecycle state label."""
+        answer = self.call(GetState, f"/{node_name}/get_state", GetState.Request())
+        return answer.current_state.label
