@@ -34,7 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     from sam2_ros import demo as demo_module
 
     demo_module.add_arguments(demo)
-    demo.set_defaults(run=lambda a: demo_module.run(a))
+    demo.set_defaults(run=demo_module.run)
+
+    bag = commands.add_parser("bag", help="track every frame of a bag and write a results bag")
+    from sam2_ros import bag as bag_module
+
+    bag_module.add_arguments(bag)
+    bag.set_defaults(run=bag_module.run)
 
     check = commands.add_parser("check-model", help="check that a checkpoint matches a config")
     check.add_argument("path", help="SAM 2 .pt checkpoint")

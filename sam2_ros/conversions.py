@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from rosbags.image.image import convert_color
 from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Header
 
 from sam2_ros.engine import TrackResult
 from sam2_ros.msg import ObjectMask, ObjectMasks, ObjectPointers, OcclusionScores
@@ -99,6 +100,15 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
 def message_to_rgb(msg: Any) -> np.ndarray:
     """Decode an Image or CompressedImage message into ``HxWx3`` uint8 RGB."""
     return compressed_to_rgb(msg) if hasattr(msg, "format") else image_to_rgb(msg)
+
+
+def ros_header(header: Any) -> Header:
+    """An rclpy ``std_msgs/Header`` from any header-like object (rclpy or rosbags)."""
+    if isinstance(header, Header):
+        return header
+    converted = Header(frame_id=header.frame_id)
+    converted.stamp.sec, converted.stamp.nanosec = header.stamp.sec, header.stamp.nanosec
+    return converted
 
 
 def array_to_image_msg(pixels: np.ndarray, encoding: str, header: Any) -> Image:

@@ -161,7 +161,7 @@ class Sam2Node(LifecycleNode):
         self._stats: dict[str, CameraStatistics] = {}
         self._camera_info: dict[str, CameraInfo] = {}
         self._worker: TrackingWorker | None = None
-        self._subscriptions: list[Any] = []
+        self._input_subscriptions: list[Any] = []
         self._diagnostics_timer = None
         self._tf_buffer = None
         self._tf_listener = None
@@ -247,7 +247,7 @@ class Sam2Node(LifecycleNode):
             if Buffer is not None:
                 self._tf_buffer = Buffer()
                 self._tf_listener = TransformListener(self._tf_buffer, self)
-            self._subscriptions.append(
+            self._input_subscriptions.append(
                 self.create_subscription(
                     PointStamped,
                     params.rviz_click_topic,
@@ -295,7 +295,7 @@ class Sam2Node(LifecycleNode):
 
     def _subscribe_camera(self, camera: CameraConfig, image_qos: QoSProfile) -> None:
         msg_type = CompressedImage if camera.compressed else Image
-        self._subscriptions.append(
+        self._input_subscriptions.append(
             self.create_subscription(
                 msg_type,
                 camera.image_topic,
@@ -305,7 +305,7 @@ class Sam2Node(LifecycleNode):
             )
         )
         if camera.click_topic:
-            self._subscriptions.append(
+            self._input_subscriptions.append(
                 self.create_subscription(
                     PointStamped,
                     camera.click_topic,
@@ -315,7 +315,7 @@ class Sam2Node(LifecycleNode):
                 )
             )
         if camera.camera_info_topic:
-            self._subscriptions.append(
+            self._input_subscriptions.append(
                 self.create_subscription(
                     CameraInfo,
                     camera.camera_info_topic,
@@ -329,9 +329,9 @@ class Sam2Node(LifecycleNode):
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
-        for subscription in self._subscriptions:
+        for subscription in self._input_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions.clear()
+        self._input_subscriptions.clear()
         self._tf_listener = self._tf_buffer = None
         if self._worker is not None:
             self._worker.stop(reason)

@@ -8,12 +8,11 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32, PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from conftest import REPO_ROOT
-from sam2_ros.node_client import NodeClient, NodeProcess
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.srv import AddPrompt, RemoveObject
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -22,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from sam2_ros.camera_geometry import project_to_pixel
 from sam2_ros.conversions import array_to_image_msg
+from sam2_ros.node_client import NodeClient, NodeProcess
 
 NODE = "sam2_under_test"
 MAX_OBJECTS = 3

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import REPO_ROOT
-from sam2_ros.node_client import NodeClient, NodeProcess
 from sam2_ros.srv import RemoveObject
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from test_node import Camera, add_prompt
+
+from sam2_ros.node_client import NodeClient, NodeProcess
 
 NODE = "sam2_two_cameras"
 BURST = 30
