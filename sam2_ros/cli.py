@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     bag_module.add_arguments(bag)
     bag.set_defaults(run=bag_module.run)
 
+    bench = commands.add_parser("bench", help="time the engine (vs the official predictor)")
+    from sam2_ros import bench as bench_module
+
+    bench_module.add_arguments(bench)
+    bench.set_defaults(run=bench_module.run)
+
     check = commands.add_parser("check-model", help="check that a checkpoint matches a config")
     check.add_argument("path", help="SAM 2 .pt checkpoint")
     check.add_argument("--config", default=DEFAULT_MODEL_CFG, help="SAM 2 config (model_cfg)")

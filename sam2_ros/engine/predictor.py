@@ -43,7 +43,7 @@ class _FrameFeatures:
     """One frame's flattened backbone features (batch 1), as SAM 2's heads consume them."""
 
     vision_feats: list[torch.Tensor]  # per level (HW, 1, C)
-    vision_pos: list[torch.Tensor]
+    vision_pos: list[torch.Tensor]  # the lowest-resolution level's only: all SAM 2 reads
     feat_sizes: list[tuple[int, int]]
 
     def expand(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -284,7 +284,7 @@ class StreamingPredictor:
         if frame.features is None:
             sam = self.model.sam
             _, feats, pos, sizes = sam._prepare_backbone_features(sam.forward_image(frame.image))
-            frame.features = _FrameFeatures(feats, pos, sizes)
+            frame.features = _FrameFeatures(feats, pos[-1:], sizes)
         return frame.features
 
     def _commit_pending(self) -> None:
