@@ -1,0 +1,114 @@
+"""The sam2-ros command: check-model, bench (smoke), demo (smoke)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.params import resolve_checkpoint
+
+
+def sam2_ros(*args: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sam2_ros.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_check_model_accepts_a_matching_checkpoint(checkpoint_path):
+    done = sam2_ros(
+        "check-model", str(checkpoint_path), "--config", "configs/sam2.1/sam2.1_hiera_t.yaml"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OK:" in done.stdout and "matches configs/sam2.1/sam2.1_hiera_t.yaml" in done.stdout
+
+
+@pytest.mark.parametrize("problem", ["corrupt", "wrong config", "missing"])
+def test_check_model_refuses_with_one_line(checkpoint_path, tmp_path, problem):
+    path, config = checkpoint_path, "configs/sam2.1/sam2.1_hiera_t.yaml"
+    if problem == "corrupt":
+        path = tmp_path / "corrupt.pt"
+        path.write_bytes(checkpoint_path.read_bytes()[:5000])
+    elif problem == "wrong config":
+        config = "configs/sam2.1/sam2.1_hiera_l.yaml"
+    else:
+        path = tmp_path / "missing.pt"
+    done = sam2_ros("check-model", str(path), "--config", config)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0]
+    expected = {
+        "corrupt": "corrupt or truncated",
+        "wrong config": "does not match config",
+        "missing": "does not exist",
+    }[problem]
+    assert expected in lines[0]
+
+
+def test_bench_runs_and_writes_valid_json(tmp_path):
+    out = tmp_path / "bench.json"
+    done = sam2_ros(
+        "bench",
+        "--frames",
+        "2",
+        "--warmup",
+        "0",
+        "--objects",
+        "2",
+        "--image-size",
+        "128",
+        "--device",
+        "cpu",
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--compare-official",
+        "--json",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "engine" and results["objects"] == 2
+    assert results["ours_ms_median"] > 0 and results["official_ms_median"] > 0
+    assert results["ratio_ours_over_official"] == pytest.approx(
+        results["ours_ms_median"] / results["official_ms_median"]
+    )
+    assert "ratio_ours_over_official" in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_writes_its_outputs_and_warns_without_a_checkpoint(tmp_path):
+    out = tmp_path / "demo"
+    done = sam2_ros(
+        "demo",
+        "--frames",
+        "5",
+        "--image-size",
+        "128",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--output",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    random_weights = resolve_checkpoint("", DEFAULT_MODEL_CFG) is None
+    if random_weights:
+        assert done.stdout.count("RANDOM WEIGHTS") >= 2  # first and last
+    assert (out / "overlay.mp4").stat().st_size > 0
+    assert (out / "contact_sheet.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 4 and summary["random_weights"] is random_weights
+    assert set(summary["objects"]) == {"1", "2"}
+    assert all(len(o["occlusion_score"]) == 4 for o in summary["objects"].values())
