@@ -48,7 +48,9 @@ $(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES)
 		-DPython3_EXECUTABLE=$(VPY) -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING
 	cmake --build $(BUILD_DIR) -j2
 	cmake --install $(BUILD_DIR) > /dev/null
-	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --no-index .
+	# --ignore-installed: rosidl registered the generated half of `sam2_ros` as an egg; pip must
+	# not "upgrade" it away (that would delete msg/ and srv/), only add the modules and commands.
+	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --no-index --ignore-installed .
 	$(VPY) -c "from sam2_ros.msg import ObjectMasks; from sam2_ros.srv import AddPrompt; import sam2_ros.engine"
 	touch $@
 

@@ -247,15 +247,7 @@ class Sam2Node(LifecycleNode):
             if Buffer is not None:
                 self._tf_buffer = Buffer()
                 self._tf_listener = TransformListener(self._tf_buffer, self)
-            self._input_subscriptions.append(
-                self.create_subscription(
-                    PointStamped,
-                    params.rviz_click_topic,
-                    self._on_rviz_click,
-                    10,
-                    callback_group=self._input_group,
-                )
-            )
+            self._listen(PointStamped, params.rviz_click_topic, self._on_rviz_click, 10)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             "active: listening on " + ", ".join(c.image_topic for c in params.cameras)
@@ -293,36 +285,35 @@ class Sam2Node(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
-    def _subscribe_camera(self, camera: CameraConfig, image_qos: QoSProfile) -> None:
-        msg_type = CompressedImage if camera.compressed else Image
+    def _listen(self, msg_type: type, topic: str, callback: Callable, qos: Any) -> None:
+        """Subscribe an input (dropped again on deactivate)."""
         self._input_subscriptions.append(
             self.create_subscription(
-                msg_type,
-                camera.image_topic,
-                lambda msg, name=camera.name: self._worker.submit_frame(name, msg),
-                image_qos,
-                callback_group=self._input_group,
+                msg_type, topic, callback, qos, callback_group=self._input_group
             )
         )
+
+    def _subscribe_camera(self, camera: CameraConfig, image_qos: QoSProfile) -> None:
+        name = camera.name
+        self._listen(
+            CompressedImage if camera.compressed else Image,
+            camera.image_topic,
+            lambda msg: self._worker.submit_frame(name, msg),
+            image_qos,
+        )
         if camera.click_topic:
-            self._input_subscriptions.append(
-                self.create_subscription(
-                    PointStamped,
-                    camera.click_topic,
-                    lambda msg, name=camera.name: self._on_pixel_click(name, msg),
-                    10,
-                    callback_group=self._input_group,
-                )
+            self._listen(
+                PointStamped,
+                camera.click_topic,
+                lambda msg: self._on_pixel_click(name, msg),
+                10,
             )
         if camera.camera_info_topic:
-            self._input_subscriptions.append(
-                self.create_subscription(
-                    CameraInfo,
-                    camera.camera_info_topic,
-                    lambda msg, name=camera.name: self._camera_info.__setitem__(name, msg),
-                    qos_profile_sensor_data,
-                    callback_group=self._input_group,
-                )
+            self._listen(
+                CameraInfo,
+                camera.camera_info_topic,
+                lambda msg: self._camera_info.__setitem__(name, msg),
+                qos_profile_sensor_data,
             )
 
     def _stop_tracking(self, reason: str) -> None:

@@ -55,6 +55,16 @@ def scene():
     return SyntheticScene(width=320, height=240, seed=0)
 
 
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    """An rclpy client node spinning in the background (one per test module)."""
+    from sam2_ros.node_client import NodeClient
+
+    ros = NodeClient(f"test_client_{os.getpid()}")
+    yield ros
+    ros.close()
+
+
 @pytest.fixture(scope="session")
 def ros_context() -> Iterator[object]:
     """An rclpy context for in-process nodes."""

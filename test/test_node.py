@@ -78,13 +78,6 @@ def set_parameter(client: NodeClient, name: str, value) -> None:
 
 
 @pytest.fixture(scope="module")
-def client():
-    ros = NodeClient("node_test_client")
-    yield ros
-    ros.close()
-
-
-@pytest.fixture(scope="module")
 def node(client, tmp_path_factory):
     process = NodeProcess(
         NODE,

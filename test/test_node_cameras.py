@@ -10,17 +10,10 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from test_node import Camera, add_prompt
 
-from sam2_ros.node_client import NodeClient, NodeProcess
+from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_two_cameras"
 BURST = 30
-
-
-@pytest.fixture(scope="module")
-def client():
-    ros = NodeClient("camera_test_client")
-    yield ros
-    ros.close()
 
 
 @pytest.fixture(scope="module")
