@@ -70,7 +70,9 @@ def _nodes(context, *args, **kwargs) -> list:
             raise RuntimeError(
                 "node_per_camera needs camera_names and image_topics with one entry per camera"
             )
-        cameras = [(f"{value['node_name']}_{n}", [n], [t]) for n, t in zip(names, topics)]
+        cameras = [
+            (f"{value['node_name']}_{n}", [n], [t]) for n, t in zip(names, topics, strict=True)
+        ]
     else:
         single_name = [value["camera_name"]] if value["camera_name"] else None
         single_topic = [value["image_topic"]] if value["image_topic"] else None

@@ -64,10 +64,9 @@ def test_every_parameter_is_documented_in_the_readme():
     ],
 )
 def test_launch_description_builds(arguments):
+    from launch import LaunchContext
     from launch.actions import OpaqueFunction
     from launch_ros.actions import LifecycleNode
-
-    from launch import LaunchContext
 
     spec = importlib.util.spec_from_file_location("sam2_launch", LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
