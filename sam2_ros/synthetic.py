@@ -73,15 +73,6 @@ class SyntheticScene:
         hw, hh = obj.size[0] * self.width, obj.size[1] * self.height
         return cx - hw, cy - hh, cx + hw, cy + hh
 
-    def visible_mask(self, name: str, index: int) -> np.ndarray:
-        """The part of an object not hidden by nearer objects (``HxW`` bool)."""
-        obj = self._object(name)
-        mask = self._silhouette(obj, index)
-        for other in self.objects:
-            if other.depth > obj.depth:
-                mask &= ~self._silhouette(other, index)
-        return mask
-
     def frame(self, index: int) -> np.ndarray:
         """The RGB image of frame ``index``."""
         image = self._background.copy()
