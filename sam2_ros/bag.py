@@ -223,20 +223,11 @@ def _track_messages(args, reader, connections, predictor, prompts, writer, outpu
                 _apply(predictor, prompt, labels, where)
         result = predictor.result()
         header = conversions.ros_header(msg.header)
-        for name, message in (
-            ("masks", conversions.to_object_masks_msg(header, args.camera_name, result, labels)),
-            (
-                "occlusion",
-                conversions.to_occlusion_msg(
-                    header, args.camera_name, result, args.occlusion_threshold
-                ),
-            ),
-            (
-                "object_pointers",
-                conversions.to_object_pointers_msg(header, args.camera_name, result),
-            ),
-            ("label_image", conversions.to_label_image_msg(header, result)),
-        ):
+        messages = conversions.to_tracking_msgs(
+            header, args.camera_name, result, labels, args.occlusion_threshold
+        )
+        messages["label_image"] = conversions.to_label_image_msg(header, result)
+        for name, message in messages.items():
             writer.write(outputs[name], timestamp, serialize_message(message))
         frames += 1
     return {

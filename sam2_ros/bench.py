@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG, StreamingPredictor, load_model
 from sam2_ros.engine.model import resolve_device
+from sam2_ros.node_client import rss_bytes
 from sam2_ros.synthetic import SyntheticScene
 
 
@@ -98,13 +99,6 @@ def _prompt_points(scene: SyntheticScene, count: int) -> list[tuple[float, float
     return points[:count]
 
 
-def _rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def _tensor_bytes(value: Any) -> int:
     """Bytes of all tensors in a nested dict/list (the official predictor's state)."""
     if isinstance(value, torch.Tensor):
@@ -146,7 +140,7 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             _sync(device)
             theirs_ms.append((time.perf_counter() - started) * 1000.0)
             official_state.append(_tensor_bytes(state_dict["output_dict_per_obj"]))
-        rss.append(_rss())
+        rss.append(rss_bytes())
         state.append(ours.memory_bytes())
     counted = slice(args.warmup + 1, None)
     baseline = min(100, total // 2)
@@ -238,9 +232,10 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         masks = client.collect(ObjectMasks, f"/{name}/camera/masks")
         diagnostics = client.collect(DiagnosticArray, "/diagnostics")
         camera = client.publisher(Image, topic)
-        for step in ("configure", "activate"):
-            if not client.transition(name, step):
-                raise RuntimeError(f"node refused to {step}:\n{node.log()[-2000:]}")
+        try:
+            client.bring_up(name)
+        except RuntimeError as err:
+            raise RuntimeError(f"{err}:\n{node.log()[-2000:]}") from err
         client.wait_for_subscriber(camera)
         frames = [scene.frame(i) for i in range(args.frames + args.warmup + 1)]
         latencies, publishing = [], []

@@ -175,6 +175,22 @@ def to_object_pointers_msg(header: Any, camera_name: str, result: TrackResult) -
     return msg
 
 
+def to_tracking_msgs(
+    header: Any,
+    camera_name: str,
+    result: TrackResult,
+    labels: dict[int, str],
+    occlusion_threshold: float,
+) -> dict[str, Any]:
+    """The messages every processed frame yields, by output name (masks, occlusion,
+    object_pointers); the node and the bag tool publish/write exactly these."""
+    return {
+        "masks": to_object_masks_msg(header, camera_name, result, labels),
+        "occlusion": to_occlusion_msg(header, camera_name, result, occlusion_threshold),
+        "object_pointers": to_object_pointers_msg(header, camera_name, result),
+    }
+
+
 def label_image(result: TrackResult) -> np.ndarray:
     """``HxW`` uint16: each pixel the id of the object covering it (later objects on top), 0
     for background."""

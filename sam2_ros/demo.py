@@ -127,9 +127,7 @@ def _stream(
     occlusion = client.collect(OcclusionScores, f"/{NODE}/camera/occlusion")
     overlays = client.collect(Image, f"/{NODE}/camera/overlay")
     camera = client.publisher(Image, CAMERA_TOPIC)
-    for step in ("configure", "activate"):
-        if not client.transition(NODE, step):
-            raise RuntimeError(f"the node refused to {step}")
+    client.bring_up(NODE)
     client.wait_for_subscriber(camera)
 
     def publish(index: int) -> tuple[Header, float]:

@@ -367,11 +367,12 @@ class Sam2Node(LifecycleNode):
 
     def _publish(self, camera: str, header: Any, rgb: Any, result: Any) -> None:
         params, out, labels = self._params, self._outputs[camera], self._labels[camera]
-        out.masks.publish(conversions.to_object_masks_msg(header, camera, result, labels))
-        out.occlusion.publish(
-            conversions.to_occlusion_msg(header, camera, result, params.occlusion_threshold)
+        messages = conversions.to_tracking_msgs(
+            header, camera, result, labels, params.occlusion_threshold
         )
-        out.pointers.publish(conversions.to_object_pointers_msg(header, camera, result))
+        out.masks.publish(messages["masks"])
+        out.occlusion.publish(messages["occlusion"])
+        out.pointers.publish(messages["object_pointers"])
         if params.publish_label_image and out.label_image.get_subscription_count():
             out.label_image.publish(conversions.to_label_image_msg(header, result))
         if params.publish_overlay and out.overlay.get_subscription_count():

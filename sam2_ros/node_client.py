@@ -36,6 +36,14 @@ def _param_text(value: Any) -> str:
     return str(value)
 
 
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process (this one by default), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 class NodeProcess:
     """``python -m sam2_ros.node`` in its own process, its output kept in a log file."""
 
@@ -54,10 +62,7 @@ class NodeProcess:
 
     def rss_bytes(self) -> int:
         """Resident memory of the node process."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS for process {self.process.pid}")
+        return rss_bytes(self.process.pid)
 
     def log(self) -> str:
         """Everything the node printed so far."""
@@ -178,6 +183,12 @@ class NodeClient:
         request = ChangeState.Request()
         request.transition.id = getattr(Transition, f"TRANSITION_{label.upper()}")
         return self.call(ChangeState, f"/{node_name}/change_state", request).success
+
+    def bring_up(self, node_name: str) -> None:
+        """Configure, then activate a lifecycle node; RuntimeError naming the refused step."""
+        for step in ("configure", "activate"):
+            if not self.transition(node_name, step):
+                raise RuntimeError(f"node {node_name} refused to {step}")
 
     def state(self, node_name: str) -> str:
         """The node's lifecycle state label."""

@@ -233,8 +233,7 @@ def _replay(client: NodeClient, node: str, bag: Path, scene) -> list[ObjectMasks
     is processed."""
     masks = client.collect(ObjectMasks, f"/{node}/camera/masks")
     images = client.publisher(Image, RAW)
-    for step in ("configure", "activate"):
-        assert client.transition(node, step)
+    client.bring_up(node)
     client.wait_for_subscriber(images)
     with AnyReader([bag], default_typestore=sam2_ros_typestore()) as reader:
         connections = [c for c in reader.connections if c.topic == RAW]
@@ -314,8 +313,7 @@ def test_use_sim_time_follows_the_replayed_clock(checkpoint_path, scene, tmp_pat
         diagnostics = client.collect(DiagnosticArray, "/diagnostics")
         masks = client.collect(ObjectMasks, f"/{node_name}/camera/masks")
         clock, images = client.publisher(Clock, "/clock"), client.publisher(Image, RAW)
-        for step in ("configure", "activate"):
-            assert client.transition(node_name, step)
+        client.bring_up(node_name)
         client.wait_for_subscriber(clock)
         client.wait_for_subscriber(images)
         now = Clock()

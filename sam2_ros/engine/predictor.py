@@ -38,6 +38,12 @@ PREVIOUS_MASK_LOGIT_LIMIT = 32.0
 STREAM_NUM_FRAMES = sys.maxsize
 
 
+def _occlusion_scores(object_score_logits: torch.Tensor) -> np.ndarray:
+    """Probability that each object is not visible: 1 - sigmoid(object score logit)."""
+    logits = object_score_logits.float().view(-1)
+    return (1.0 - torch.sigmoid(logits)).cpu().numpy()
+
+
 @dataclass
 class _FrameFeatures:
     """One frame's flattened backbone features (batch 1), as SAM 2's heads consume them."""
@@ -244,7 +250,7 @@ class StreamingPredictor:
                 obj_ptr=obj_ptr,
             )
             mask = self._masks_at_input_resolution(output.pred_masks, frame)[0]
-            occlusion = float(1.0 - torch.sigmoid(object_score_logits.float()).item())
+            occlusion = float(_occlusion_scores(object_score_logits)[0])
         self._pending[new_id] = _PendingPrompt(output, point_inputs, is_initial)
         self._outputs[new_id] = output
         self._next_object_id = max(self._next_object_id, new_id + 1)
@@ -311,16 +317,14 @@ class StreamingPredictor:
             ),
             is_mask_from_pts=True,
         )
-        self._bank.set_maskmem_pos_enc(pos_enc)
-        features = features.to(torch.bfloat16)  # SAM 2 stores memories in bf16
-        for row, object_id in enumerate(ids):
-            pending = self._pending[object_id]
-            self._bank.store(
-                object_id,
-                frame.index,
-                FrameMemory(features[row : row + 1], pending.output.obj_ptr),
-                conditioning=pending.is_initial or self.corrections_as_conditioning,
-            )
+        self._store_memories(
+            frame.index,
+            ids,
+            features,
+            pos_enc,
+            torch.cat([self._pending[i].output.obj_ptr for i in ids]),
+            [self._pending[i].is_initial or self.corrections_as_conditioning for i in ids],
+        )
         self._pending.clear()
 
     def _track_objects(self, frame: _Frame) -> dict[int, _ObjectOutput]:
@@ -366,19 +370,37 @@ class StreamingPredictor:
             object_score_logits=object_score_logits,
             is_mask_from_pts=False,
         )
-        self._bank.set_maskmem_pos_enc(maskmem_pos_enc)
-        maskmem_features = maskmem_features.to(torch.bfloat16)
+        self._store_memories(
+            frame.index, order, maskmem_features, maskmem_pos_enc, obj_ptr, [False] * batch
+        )
         pred_masks = self._fill_holes(low_res_masks)
         scores = ious.float().max(dim=-1).values.tolist()
         outputs = {}
         for row, object_id in enumerate(order):
             rows = slice(row, row + 1)
-            memory = FrameMemory(maskmem_features[rows], obj_ptr[rows])
-            self._bank.store(object_id, frame.index, memory, conditioning=False)
             outputs[object_id] = _ObjectOutput(
                 pred_masks[rows], scores[row], object_score_logits[rows], obj_ptr[rows]
             )
         return {object_id: outputs[object_id] for object_id in self._outputs}
+
+    def _store_memories(
+        self,
+        frame_index: int,
+        object_ids: list[int],
+        maskmem_features: torch.Tensor,
+        maskmem_pos_enc: list[torch.Tensor],
+        obj_ptrs: torch.Tensor,
+        conditioning: list[bool],
+    ) -> None:
+        """Put a batch of freshly encoded memories (row i = object_ids[i]) into the bank."""
+        self._bank.set_maskmem_pos_enc(maskmem_pos_enc)
+        maskmem_features = maskmem_features.to(torch.bfloat16)  # SAM 2 stores memories in bf16
+        for row, (object_id, is_conditioning) in enumerate(
+            zip(object_ids, conditioning, strict=True)
+        ):
+            rows = slice(row, row + 1)
+            memory = FrameMemory(maskmem_features[rows], obj_ptrs[rows])
+            self._bank.store(object_id, frame_index, memory, conditioning=is_conditioning)
 
     def _fill_holes(self, pred_masks: torch.Tensor) -> torch.Tensor:
         """The video predictor's small-hole filling (only where SAM 2's CUDA kernel exists)."""
@@ -407,7 +429,7 @@ class StreamingPredictor:
         outputs = list(self._outputs.values())
         with torch.inference_mode():
             pred_masks = torch.cat([o.pred_masks for o in outputs])
-            score_logits = torch.cat([o.object_score_logits for o in outputs]).float().view(-1)
+            score_logits = torch.cat([o.object_score_logits for o in outputs])
             pointers = torch.cat([o.obj_ptr for o in outputs]).float()
             masks = self._masks_at_input_resolution(pred_masks, frame)
         return TrackResult(
@@ -415,7 +437,7 @@ class StreamingPredictor:
             object_ids=list(self._outputs),
             masks=masks,
             scores=np.array([o.score for o in outputs], np.float32),
-            occlusion_scores=(1.0 - torch.sigmoid(score_logits)).cpu().numpy(),
+            occlusion_scores=_occlusion_scores(score_logits),
             object_pointers=pointers.cpu().numpy(),
             mask_logits=pred_masks[:, 0].float().cpu().numpy(),
         )
