@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
+from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
 
@@ -140,6 +141,7 @@ def load_model(
     else:
         LOG.warning(RANDOM_WEIGHTS_WARNING)
     sam = sam.to(resolved_device).eval()
+    install_speedups(sam, resolved_device)
     return Sam2Model(
         sam=sam,
         device=resolved_device,
