@@ -38,10 +38,17 @@ PREVIOUS_MASK_LOGIT_LIMIT = 32.0
 STREAM_NUM_FRAMES = sys.maxsize
 
 
-def _occlusion_scores(object_score_logits: torch.Tensor) -> np.ndarray:
+def _occlusion_scores(object_score_logits: torch.Tensor) -> torch.Tensor:
     """Probability that each object is not visible: 1 - sigmoid(object score logit)."""
-    logits = object_score_logits.float().view(-1)
-    return (1.0 - torch.sigmoid(logits)).cpu().numpy()
+    return 1.0 - torch.sigmoid(object_score_logits.float().view(-1))
+
+
+def _to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Copy tensors to host memory, waiting for the device once rather than once per tensor."""
+    host = [t.to("cpu", non_blocking=True) for t in tensors]
+    if any(t.is_cuda for t in tensors):
+        torch.cuda.current_stream(tensors[0].device).synchronize()
+    return [h.numpy() for h in host]
 
 
 @dataclass
@@ -80,13 +87,14 @@ class _ObjectOutput:
     """One object's SAM 2 output on the last tracked frame."""
 
     pred_masks: torch.Tensor  # (1, 1, S/4, S/4) mask logits
-    score: float  # predicted IoU
+    score: torch.Tensor  # (1,) predicted IoU
     object_score_logits: torch.Tensor  # (1, 1)
     obj_ptr: torch.Tensor  # (1, C)
 
     def nbytes(self) -> int:
         """Bytes held by the output tensors."""
-        return self.pred_masks.nbytes + self.object_score_logits.nbytes + self.obj_ptr.nbytes
+        tensors = (self.pred_masks, self.score, self.object_score_logits, self.obj_ptr)
+        return sum(t.nbytes for t in tensors)
 
 
 @dataclass
@@ -245,16 +253,19 @@ class StreamingPredictor:
             _, _, ious, low_res_masks, _, obj_ptr, object_score_logits = sam_outputs
             output = _ObjectOutput(
                 pred_masks=self._fill_holes(low_res_masks),
-                score=float(ious.max()),
+                score=ious.float().max().view(1),
                 object_score_logits=object_score_logits,
                 obj_ptr=obj_ptr,
             )
-            mask = self._masks_at_input_resolution(output.pred_masks, frame)[0]
-            occlusion = float(_occlusion_scores(object_score_logits)[0])
+            mask, score, occlusion = _to_host(
+                self._masks_at_input_resolution(output.pred_masks, frame)[0],
+                output.score,
+                _occlusion_scores(object_score_logits),
+            )
         self._pending[new_id] = _PendingPrompt(output, point_inputs, is_initial)
         self._outputs[new_id] = output
         self._next_object_id = max(self._next_object_id, new_id + 1)
-        return PromptResult(new_id, frame.index, mask, output.score, occlusion)
+        return PromptResult(new_id, frame.index, mask, float(score[0]), float(occlusion[0]))
 
     def remove_object(self, object_id: int) -> None:
         """Stop tracking an object and release its memory."""
@@ -374,12 +385,12 @@ class StreamingPredictor:
             frame.index, order, maskmem_features, maskmem_pos_enc, obj_ptr, [False] * batch
         )
         pred_masks = self._fill_holes(low_res_masks)
-        scores = ious.float().max(dim=-1).values.tolist()
+        scores = ious.float().max(dim=-1).values
         outputs = {}
         for row, object_id in enumerate(order):
             rows = slice(row, row + 1)
             outputs[object_id] = _ObjectOutput(
-                pred_masks[rows], scores[row], object_score_logits[rows], obj_ptr[rows]
+                pred_masks[rows], scores[rows], object_score_logits[rows], obj_ptr[rows]
             )
         return {object_id: outputs[object_id] for object_id in self._outputs}
 
@@ -409,7 +420,7 @@ class StreamingPredictor:
         return pred_masks
 
     @staticmethod
-    def _masks_at_input_resolution(pred_masks: torch.Tensor, frame: _Frame) -> np.ndarray:
+    def _masks_at_input_resolution(pred_masks: torch.Tensor, frame: _Frame) -> torch.Tensor:
         """Binary ``(N, H, W)`` masks, upsampled as the video predictor does for its output."""
         logits = F.interpolate(
             pred_masks.float(),
@@ -417,7 +428,7 @@ class StreamingPredictor:
             mode="bilinear",
             align_corners=False,
         )
-        return (logits[:, 0] > 0).cpu().numpy()
+        return logits[:, 0] > 0
 
     def result(self) -> TrackResult:
         """All objects on the last tracked frame, including prompts applied to it since."""
@@ -429,15 +440,19 @@ class StreamingPredictor:
         outputs = list(self._outputs.values())
         with torch.inference_mode():
             pred_masks = torch.cat([o.pred_masks for o in outputs])
-            score_logits = torch.cat([o.object_score_logits for o in outputs])
-            pointers = torch.cat([o.obj_ptr for o in outputs]).float()
-            masks = self._masks_at_input_resolution(pred_masks, frame)
+            masks, scores, occlusion, pointers, logits = _to_host(
+                self._masks_at_input_resolution(pred_masks, frame),
+                torch.cat([o.score for o in outputs]),
+                _occlusion_scores(torch.cat([o.object_score_logits for o in outputs])),
+                torch.cat([o.obj_ptr for o in outputs]).float(),
+                pred_masks[:, 0].float(),
+            )
         return TrackResult(
             frame_index=frame.index,
             object_ids=list(self._outputs),
             masks=masks,
-            scores=np.array([o.score for o in outputs], np.float32),
-            occlusion_scores=_occlusion_scores(score_logits),
-            object_pointers=pointers.cpu().numpy(),
-            mask_logits=pred_masks[:, 0].float().cpu().numpy(),
+            scores=scores,
+            occlusion_scores=occlusion,
+            object_pointers=pointers,
+            mask_logits=logits,
         )
