@@ -8,7 +8,7 @@
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
@@ -31,6 +31,16 @@ ARGUMENTS = {
     "camera_names": ("", "With node_per_camera: comma-separated camera names."),
     "image_topics": ("", "With node_per_camera: comma-separated image topics, one per camera."),
     "autostart": ("true", "Configure and activate the node(s) on start-up."),
+    "fastdds_profile": (
+        EnvironmentVariable(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            default_value=PathJoinSubstitution(
+                [FindPackageShare("sam2_ros"), "config", "fastdds_large_images.xml"]
+            ),
+        ),
+        "Fast DDS profile of the node(s) (default: $FASTDDS_DEFAULT_PROFILES_FILE when set, "
+        "else the package's profile for camera-sized messages); '' leaves the environment as is.",
+    ),
 }
 
 
@@ -93,6 +103,9 @@ def _nodes(context, *args, **kwargs) -> list:
             arguments=["--ros-args", "--log-level", value["log_level"]],
             output="screen",
             emulate_tty=True,
+            additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": value["fastdds_profile"]}
+            if value["fastdds_profile"]
+            else None,
         )
         actions.append(node)
         if value["autostart"].lower() == "true":

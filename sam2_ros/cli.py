@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -23,30 +24,25 @@ def _check_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """All subcommands and their options."""
+#: Subcommands implemented by a module with ``add_arguments(parser)`` and ``run(args)``; a module is
+#: imported only when its command runs, so ``bench`` and ``check-model`` need no ROS installation.
+COMMANDS = {
+    "demo": ("sam2_ros.demo", "run the node on a generated camera stream and write demo_output/"),
+    "bag": ("sam2_ros.bag", "track every frame of a bag and write a results bag"),
+    "bench": ("sam2_ros.bench", "time the engine (vs the official predictor) or the node"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands; the options of ``command`` (the one about to run) in full."""
     parser = argparse.ArgumentParser(prog="sam2-ros", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
-    demo = commands.add_parser(
-        "demo", help="run the node on a generated camera stream and write demo_output/"
-    )
-    from sam2_ros import demo as demo_module
-
-    demo_module.add_arguments(demo)
-    demo.set_defaults(run=demo_module.run)
-
-    bag = commands.add_parser("bag", help="track every frame of a bag and write a results bag")
-    from sam2_ros import bag as bag_module
-
-    bag_module.add_arguments(bag)
-    bag.set_defaults(run=bag_module.run)
-
-    bench = commands.add_parser("bench", help="time the engine (vs the official predictor)")
-    from sam2_ros import bench as bench_module
-
-    bench_module.add_arguments(bench)
-    bench.set_defaults(run=bench_module.run)
+    for name, (module_name, help_text) in COMMANDS.items():
+        subparser = commands.add_parser(name, help=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(subparser)
+            subparser.set_defaults(run=module.run)
 
     check = commands.add_parser("check-model", help="check that a checkpoint matches a config")
     check.add_argument("path", help="SAM 2 .pt checkpoint")
@@ -57,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sam2-ros`` command."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return int(args.run(args) or 0)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from sam2_ros.conversions import array_to_image_msg
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.msg import ObjectMasks, OcclusionScores
-from sam2_ros.node_client import NodeClient, NodeProcess
+from sam2_ros.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.params import expected_checkpoint, resolve_checkpoint
 from sam2_ros.srv import AddPrompt
 from sam2_ros.synthetic import SyntheticScene
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning, flush=True)
     args.output.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    local_ros_environment()
     image_size = _image_size(args, random_weights)
     params = {
         "camera_names": ["camera"],

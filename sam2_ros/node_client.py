@@ -21,6 +21,9 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from sam2_ros.paths import fastdds_profile
+from sam2_ros.process_stats import rss_bytes
+
 TIMEOUT_S = 60.0
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -36,12 +39,14 @@ def _param_text(value: Any) -> str:
     return str(value)
 
 
-def rss_bytes(pid: int | str = "self") -> int:
-    """Resident memory of a process (this one by default), from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+def local_ros_environment() -> None:
+    """Set up this process (and the node processes it starts) as a camera pipeline on one machine:
+    DDS discovery kept on this host, and, unless the user chose a Fast DDS profile, the package's
+    profile for camera-sized messages (``config/fastdds_large_images.xml``)."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    profile = fastdds_profile()
+    if profile is not None and profile.is_file():
+        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
 
 
 class NodeProcess:

@@ -30,3 +30,9 @@ def model_dir() -> Path | None:
     """The folder ``model/download_checkpoints.sh`` downloads into, as installed."""
     share = package_share()
     return share / "model" if share is not None else None
+
+
+def fastdds_profile() -> Path | None:
+    """The Fast DDS profile for camera-sized messages (``config/fastdds_large_images.xml``)."""
+    share = package_share()
+    return share / "config" / "fastdds_large_images.xml" if share is not None else None

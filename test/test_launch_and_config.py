@@ -1,8 +1,11 @@
-"""The launch file builds, and the default parameter file is complete and valid for the node."""
+"""The launch file builds, the default parameter file is complete and valid for the node, and the
+Fast DDS profile is one Fast DDS accepts as the default for large images."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import xml.etree.ElementTree as ET
 
 import pytest
 import rclpy
@@ -10,7 +13,9 @@ import yaml
 from conftest import REPO_ROOT
 from rclpy.context import Context
 
+from sam2_ros.node_client import local_ros_environment
 from sam2_ros.params import PARAMETERS, parse
+from sam2_ros.paths import fastdds_profile
 
 PARAMS_FILE = REPO_ROOT / "config" / "sam2.yaml"
 LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"
@@ -96,3 +101,31 @@ def test_launch_description_builds(arguments):
     opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
     nodes = [e for e in opaque.execute(context) if isinstance(e, LifecycleNode)]
     assert len(nodes) == (2 if arguments.get("node_per_camera") == "true" else 1)
+
+
+def test_fastdds_profile_gives_shared_memory_room_for_hd_images():
+    profile = fastdds_profile()
+    assert profile is not None and profile.name == "fastdds_large_images.xml"
+    ns = {"dds": "http://www.eprosima.com"}
+    root = ET.parse(profile).getroot()
+    participant = root.find("dds:profiles/dds:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    used = {t.text for t in participant.findall("dds:rtps/dds:userTransports/dds:transport_id", ns)}
+    transports = {
+        t.findtext("dds:transport_id", namespaces=ns): t
+        for t in root.findall("dds:profiles/dds:transport_descriptors/dds:transport_descriptor", ns)
+    }
+    assert used == set(transports)
+    kinds = {transports[t].findtext("dds:type", namespaces=ns): transports[t] for t in used}
+    assert set(kinds) == {"SHM", "UDPv4"}  # UDP keeps other machines and profiles reachable
+    one_1080p_rgb8 = 1920 * 1080 * 3
+    assert int(kinds["SHM"].findtext("dds:segment_size", namespaces=ns)) >= 4 * one_1080p_rgb8
+
+
+def test_local_ros_environment_keeps_a_profile_the_user_chose(monkeypatch):
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    local_ros_environment()
+    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == str(fastdds_profile())
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/my_profile.xml")
+    local_ros_environment()
+    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == "/etc/my_profile.xml"
