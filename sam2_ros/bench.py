@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG, StreamingPredictor, load_model
 from sam2_ros.engine.model import resolve_device
-from sam2_ros.node_client import rss_bytes
+from sam2_ros.process_stats import rss_bytes
 from sam2_ros.synthetic import SyntheticScene
 
 
@@ -119,29 +119,44 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     device = ours.model.device
     points = _prompt_points(scene, args.objects)
     official = (
-        _official(args, scene, checkpoint, workdir, points) if args.compare_official else None
+        _official(args, scene, checkpoint, workdir, points, ours.model)
+        if args.compare_official
+        else None
     )
     total = args.frames + args.warmup + 1
-    ours_ms, theirs_ms, rss, state, official_state = [], [], [], [], []
+    # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
+    names = ["ours_ms", "rss", "state"]
+    if official is not None:
+        names += ["official_ms", "official_state", "iou_min"]
+    if device.type == "cuda":
+        names += ["cuda_allocated", "cuda_peak"]
+    record = {name: np.zeros(total) for name in names}
     for index in tqdm(range(total), desc="sam2-ros bench", unit="frame"):
         frame = scene.frame(index)
         _sync(device)
         started = time.perf_counter()
-        ours.track(frame)
+        result = ours.track(frame)
         if index == 0:
             for point in points:
                 ours.add_prompt(points=[point], labels=[1])
+            result = ours.result()
         _sync(device)
-        ours_ms.append((time.perf_counter() - started) * 1000.0)
+        record["ours_ms"][index] = (time.perf_counter() - started) * 1000.0
         if official is not None:
             state_dict, frames = official
             started = time.perf_counter()
-            next(frames)
+            with ours.model.inference():  # the same autocast as ours (bf16 on CUDA)
+                _, _, official_logits = next(frames)
             _sync(device)
-            theirs_ms.append((time.perf_counter() - started) * 1000.0)
-            official_state.append(_tensor_bytes(state_dict["output_dict_per_obj"]))
-        rss.append(rss_bytes())
-        state.append(ours.memory_bytes())
+            record["official_ms"][index] = (time.perf_counter() - started) * 1000.0
+            record["official_state"][index] = _tensor_bytes(state_dict["output_dict_per_obj"])
+            official_masks = (official_logits[:, 0] > 0).cpu().numpy()
+            record["iou_min"][index] = _mask_ious(result.masks, official_masks).min()
+        record["rss"][index] = rss_bytes()
+        record["state"][index] = ours.memory_bytes()
+        if device.type == "cuda":
+            record["cuda_allocated"][index] = torch.cuda.memory_allocated(device)
+            record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
     counted = slice(args.warmup + 1, None)
     baseline = min(100, total // 2)
     results: dict[str, Any] = {
@@ -151,29 +166,56 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "objects": args.objects,
         "image_size": ours.model.image_size,
         "resolution": [scene.width, scene.height],
-        "ours_ms_median": float(np.median(ours_ms[counted])),
-        "rss_bytes": {"at_frame": baseline, "start": rss[baseline], "end": rss[-1]},
-        "rss_growth_bytes_per_frame": (rss[-1] - rss[baseline]) / max(total - 1 - baseline, 1),
-        "ours_state_bytes": {"start": state[baseline], "end": state[-1]},
+        "ours_ms_median": float(np.median(record["ours_ms"][counted])),
+        "rss_bytes": _growth(record["rss"], baseline),
+        "ours_state_bytes": _growth(record["state"], baseline),
         "rss_includes_official": official is not None,
     }
     if official is not None:
-        results["official_ms_median"] = float(np.median(theirs_ms[counted]))
+        results["official_ms_median"] = float(np.median(record["official_ms"][counted]))
         results["ratio_ours_over_official"] = (
             results["ours_ms_median"] / results["official_ms_median"]
         )
-        results["official_state_bytes"] = {
-            "start": official_state[baseline],
-            "end": official_state[-1],
-            "growth_per_frame": (official_state[-1] - official_state[baseline])
-            / max(total - 1 - baseline, 1),
-        }
+        results["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
+        results["official_state_bytes"] = _growth(record["official_state"], baseline)
     if device.type == "cuda":
-        results["cuda_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+        results["cuda_allocated_bytes"] = _growth(record["cuda_allocated"], baseline)
+        results["cuda_peak_bytes"] = _growth(record["cuda_peak"], baseline)
+    results["memory_trace"] = _memory_trace(record, ["rss", "state", "cuda_allocated"])
     return results
 
 
-def _official(args, scene, checkpoint, workdir, points):
+def _growth(series: np.ndarray, baseline: int) -> dict[str, float]:
+    """A per-frame reading at frame ``baseline`` and at the end, and its growth."""
+    start, end = int(series[baseline]), int(series[-1])
+    return {
+        "at_frame": baseline,
+        "start": start,
+        "end": end,
+        "growth": end - start,
+        "growth_per_frame": (end - start) / max(len(series) - 1 - baseline, 1),
+    }
+
+
+def _memory_trace(record: dict[str, np.ndarray], names: list[str]) -> list[dict]:
+    """About 20 evenly spaced samples of the memory readings (and the last frame), to tell a
+    one-off step from steady growth."""
+    length = len(record["rss"])
+    frames = sorted({*range(0, length, max(length // 20, 1)), length - 1})
+    return [
+        {"frame": frame} | {name: int(record[name][frame]) for name in names if name in record}
+        for frame in frames
+    ]
+
+
+def _mask_ious(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Per-object IoU of two ``(N, H, W)`` boolean mask stacks (1 where both are empty)."""
+    intersection = (ours & theirs).sum(axis=(1, 2))
+    union = (ours | theirs).sum(axis=(1, 2))
+    return np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
+
+
+def _official(args, scene, checkpoint, workdir, points, model):
     """Meta's SAM2VideoPredictor on the same frames (a JPEG folder, as it reads videos)."""
     from sam2.build_sam import build_sam2_video_predictor
 
@@ -187,9 +229,10 @@ def _official(args, scene, checkpoint, workdir, points):
         device=str(resolve_device(args.device)),
         hydra_overrides_extra=[f"++model.image_size={args.image_size}"],
     )
-    state = predictor.init_state(str(folder))
-    for object_id, point in enumerate(points, start=1):
-        predictor.add_new_points_or_box(state, 0, object_id, points=[point], labels=[1])
+    with model.inference():
+        state = predictor.init_state(str(folder))
+        for object_id, point in enumerate(points, start=1):
+            predictor.add_new_points_or_box(state, 0, object_id, points=[point], labels=[1])
     return state, iter(predictor.propagate_in_video(state))
 
 
@@ -209,10 +252,10 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
 
     from sam2_ros.conversions import array_to_image_msg
     from sam2_ros.msg import ObjectMasks
-    from sam2_ros.node_client import NodeClient, NodeProcess
+    from sam2_ros.node_client import NodeClient, NodeProcess, local_ros_environment
     from sam2_ros.srv import AddPrompt
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    local_ros_environment()
     name, topic = "sam2_bench", "/sam2_bench_camera/image_raw"
     node = NodeProcess(
         name,
@@ -255,17 +298,17 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
                     if not client.call(AddPrompt, f"/{name}/add_prompt", request).success:
                         raise RuntimeError("add_prompt failed")
 
-        def engine_ms(arrays) -> float | None:
+        def node_report(arrays) -> dict[str, str] | None:
             for array in reversed(arrays):
                 for status in array.status:
                     values = {v.key: v.value for v in status.values}
                     if values.get("frames_processed") == str(len(frames)):
-                        return float(values["engine_p50_ms"])
+                        return values
             return None
 
-        if not diagnostics.wait_for(lambda arrays: engine_ms(arrays) is not None, timeout=10):
+        if not diagnostics.wait_for(lambda arrays: node_report(arrays) is not None, timeout=10):
             raise RuntimeError("the node did not report its engine time on /diagnostics")
-        engine = engine_ms(diagnostics.messages)
+        report = node_report(diagnostics.messages)
     finally:
         client.close()
         node.stop()
@@ -277,11 +320,14 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         "objects": args.objects,
         "image_size": args.image_size,
         "resolution": [scene.width, scene.height],
+        "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "(Fast DDS defaults)"),
         "publisher_serialize_ms_p50": float(np.median(publishing[args.warmup + 1 :])),
         "latency_ms_p50": float(np.percentile(counted, 50)),
         "latency_ms_p95": float(np.percentile(counted, 95)),
-        "engine_ms_p50": engine,
-        "overhead_end_to_end_over_engine": float(np.percentile(counted, 50)) / engine,
+        "node_stamp_to_published_ms_p50": float(report["latency_p50_ms"]),
+        "engine_ms_p50": float(report["engine_p50_ms"]),
+        "overhead_end_to_end_over_engine": float(np.percentile(counted, 50))
+        / float(report["engine_p50_ms"]),
     }
 
 
@@ -293,7 +339,7 @@ def _machine(device: str) -> str:
 
 def _table(results: dict) -> str:
     rows = [("mode", results["mode"]), ("machine", results["machine"])]
-    keys = [k for k in results if k not in {"mode", "machine", "command"}]
+    keys = [k for k in results if k not in {"mode", "machine", "command", "memory_trace"}]
     for key in keys:
         value = results[key]
         if isinstance(value, float):

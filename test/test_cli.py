@@ -82,7 +82,24 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     assert results["ratio_ours_over_official"] == pytest.approx(
         results["ours_ms_median"] / results["official_ms_median"]
     )
+    assert results["mask_iou_vs_official_min"] > 0.9  # same weights, frames differ by JPEG
+    assert results["rss_bytes"]["end"] > 0 and results["ours_state_bytes"]["end"] > 0
+    assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2]
     assert "ratio_ours_over_official" in done.stdout
+
+
+def test_engine_commands_need_no_ros():
+    """``bench`` (engine mode) and ``check-model`` run where only PyTorch and SAM 2 are installed,
+    e.g. a GPU machine without ROS: nothing ROS is imported for them."""
+    code = (
+        "import sys; from sam2_ros import cli, bench; cli.build_parser('bench'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'rclpy', 'sensor_msgs', 'geometry_msgs', 'std_msgs', 'rosbags'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.slow
