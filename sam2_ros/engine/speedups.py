@@ -67,7 +67,7 @@ def _attention_skipping_padding(attention: nn.Module, x: torch.Tensor) -> torch.
     windows, height, width, _ = x.shape
     tokens = x.reshape(windows, height * width, -1)
     nonzero = tokens.any(dim=-1)
-    qkv = _linear_skipping_zero_rows(attention.qkv, tokens)
+    qkv = _linear_skipping_zero_rows(attention.qkv, tokens, nonzero)
     q, k, v = qkv.view(windows, height * width, 3, attention.num_heads, -1).permute(2, 0, 3, 1, 4)
     out = torch.empty(windows, height * width, attention.dim_out, dtype=x.dtype, device=x.device)
     full = nonzero.all(dim=1)
@@ -87,14 +87,18 @@ def _attention_skipping_padding(attention: nn.Module, x: torch.Tensor) -> torch.
     return out.view(windows, height, width, -1)
 
 
-def _linear_skipping_zero_rows(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``linear(x)``, multiplying only the rows of ``x`` that are not all zero."""
+def _linear_skipping_zero_rows(
+    linear: nn.Linear, x: torch.Tensor, nonzero: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``linear(x)``, multiplying only the rows of ``x`` that are not all zero (``nonzero``: that
+    mask over the rows, when the caller has it already)."""
     rows = x.reshape(-1, x.shape[-1])
-    nonzero = rows.any(dim=-1).nonzero().squeeze(1)
-    if nonzero.numel() == rows.shape[0]:
+    nonzero = rows.any(dim=-1) if nonzero is None else nonzero.reshape(-1)
+    indices = nonzero.nonzero().squeeze(1)
+    if indices.numel() == rows.shape[0]:
         return F.linear(x, linear.weight, linear.bias)
     out = linear.bias.expand(rows.shape[0], -1).clone()
-    out.index_copy_(0, nonzero, F.linear(rows.index_select(0, nonzero), linear.weight, linear.bias))
+    out.index_copy_(0, indices, F.linear(rows.index_select(0, indices), linear.weight, linear.bias))
     return out.view(*x.shape[:-1], -1)
 
 
