@@ -51,6 +51,15 @@ def test_only_blocks_whose_map_is_padded_are_changed(sam_model):
         assert patched == (block in padded)
 
 
+def test_high_resolution_projections_are_folded_into_the_neck(sam_model):
+    sam = sam_model.sam
+    neck = sam.image_encoder.neck
+    for level, projection in ((0, sam.sam_mask_decoder.conv_s0), (1, sam.sam_mask_decoder.conv_s1)):
+        lateral = neck.convs[len(neck.convs) - 1 - level].conv
+        assert lateral.forward.keywords["weight"].shape[0] == projection.out_channels
+        assert projection.forward(torch.ones(3)).equal(torch.ones(3))
+
+
 def test_image_encoder_matches(sam_model, plain_sam):
     image = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
@@ -60,9 +69,12 @@ def test_image_encoder_matches(sam_model, plain_sam):
         torch.testing.assert_close(level_ours, level_theirs, **TOLERANCE)
 
 
-def test_memory_attention_matches_for_identical_and_different_objects(sam_model, plain_sam):
+@pytest.mark.parametrize("pointer_tokens", [0, 8])
+def test_memory_attention_matches_for_identical_and_different_objects(
+    sam_model, plain_sam, pointer_tokens
+):
     generator = torch.Generator().manual_seed(2)
-    tokens, pointer_tokens, memory_frames = (IMAGE_SIZE // 16) ** 2, 8, 3
+    tokens, memory_frames = (IMAGE_SIZE // 16) ** 2, 3
     memory_length = memory_frames * tokens + pointer_tokens
 
     def randn(*shape):

@@ -14,38 +14,81 @@ modules stay Meta's), and each computes what the original computes, up to float 
   ``softmax(QK^T)(M W_v^T + b_v) = (softmax(QK^T) M) W_v^T + b_v``: attending over the raw
   64-channel memory and projecting once per query is 4x less work for the weighted sum, and the
   value and output projections fold into one ``64 -> 256`` matrix.
+* **Positional embedding once (CPU).** Hiera resizes its positional embedding bicubically to the
+  feature map on every frame; it depends on the image size only, so it is computed once.
+* **High-resolution projections folded (image encoder).** The neck projects the two finest
+  backbone levels to 256 channels with a 1x1 convolution, and the mask decoder immediately
+  projects them down to 32 and 64 channels with another: with nothing in between, the two fold
+  into one 1x1 convolution straight to 32 and 64 channels.
 * **Once for a batch of identical inputs.** Every object starts from the same current-frame
-  features: the first memory-attention layer's self-attention and the memory encoder's projection
-  of the frame's features are computed once and shared by the objects of a batch.
+  features: the first memory-attention layer's self-attention and cross-attention queries and the
+  memory encoder's projection of the frame's features are computed once and shared by the objects
+  of a batch.
+* **Batch-major memory attention (CPU).** Memory attention transposes its sequence-first inputs to
+  batch first; laying them out batch-major beforehand makes every projection read contiguous
+  rows, and the folded cross-attention is a plain softmax attention (PyTorch's fallback for
+  values narrower than keys also checks every score for ``-inf``).
 
-The first and last need data-dependent decisions (which rows are zero, whether rows are equal),
-which on a GPU cost a device-to-host sync worth more than the arithmetic saved: they are installed
-on CPU only.
+The zero rows and identical batches need data-dependent decisions (which rows are zero, whether
+rows are equal), which on a GPU cost a device-to-host sync worth more than the arithmetic saved:
+they are installed on CPU only, like the batch-major attention, which trades the GPU's fused
+attention kernels for a plain one.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
+from sam2.modeling.position_encoding import apply_rotary_enc
 from torch import nn
 
 
 def install_speedups(sam: nn.Module, device: torch.device) -> None:
     """Install the speed-ups that pay off on ``device`` on a SAM 2 model already on it."""
-    for layer in sam.memory_attention.layers:
-        _fold_value_projection(layer.cross_attn_image)
+    memory_attention = sam.memory_attention
+    folded = [_fold_value_projection(layer.cross_attn_image) for layer in memory_attention.layers]
+    if sam.use_high_res_features_in_sam:
+        decoder, neck = sam.sam_mask_decoder, sam.image_encoder.neck
+        _fold_high_res_projection(neck, 0, decoder.conv_s0)
+        _fold_high_res_projection(neck, 1, decoder.conv_s1)
     if device.type != "cpu":
         return
-    for block in _padded_window_blocks(sam.image_encoder.trunk, sam.image_size):
+    if memory_attention.batch_first:
+        memory_attention.forward = functools.partial(_batch_major_inputs, memory_attention.forward)
+    for layer, values_folded in zip(memory_attention.layers, folded, strict=True):
+        cross = layer.cross_attn_image
+        if values_folded and hasattr(cross, "freqs_cis"):
+            cross.forward = functools.partial(_folded_rope_cross_attention, cross)
+    trunk = sam.image_encoder.trunk
+    _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
+    for block in _padded_window_blocks(trunk, sam.image_size):
         attention = block.attn
         if attention.q_pool is None:
             attention.forward = functools.partial(_attention_skipping_padding, attention)
         else:
             attention.qkv.forward = functools.partial(_linear_skipping_zero_rows, attention.qkv)
-    for module in (sam.memory_attention.layers[0].self_attn, sam.memory_encoder.pix_feat_proj):
+    shared = (
+        memory_attention.layers[0].self_attn,
+        memory_attention.layers[0].cross_attn_image.q_proj,
+        sam.memory_encoder.pix_feat_proj,
+    )
+    for module in shared:
         module.forward = functools.partial(_once_for_identical_rows, module.forward)
+
+
+def _cache_pos_embed(trunk: nn.Module, size: int) -> None:
+    """Compute Hiera's positional embedding for a ``size`` x ``size`` feature map once."""
+    original = trunk._get_pos_embed
+    with torch.no_grad():
+        cached = original((size, size))
+
+    def pos_embed(hw: tuple[int, int]) -> torch.Tensor:
+        return cached if tuple(hw) == (size, size) else original(hw)
+
+    trunk._get_pos_embed = pos_embed
 
 
 def _padded_window_blocks(trunk: nn.Module, image_size: int) -> list[nn.Module]:
@@ -102,16 +145,77 @@ def _linear_skipping_zero_rows(
     return out.view(*x.shape[:-1], -1)
 
 
-def _fold_value_projection(attention: nn.Module) -> None:
-    """Make a single-head attention attend over raw values and project them afterwards."""
+def _fold_value_projection(attention: nn.Module) -> bool:
+    """Make a single-head attention attend over raw values and project them afterwards (unless
+    that is no saving); tell whether it was done."""
     if attention.num_heads != 1 or attention.kv_in_dim >= attention.internal_dim:
-        return
+        return False
     with torch.no_grad():
         out_proj, v_proj = attention.out_proj, attention.v_proj
         weight = out_proj.weight @ v_proj.weight  # (embedding, kv_in)
         bias = out_proj.weight @ v_proj.bias + out_proj.bias
     v_proj.forward = _identity
     out_proj.forward = functools.partial(F.linear, weight=weight, bias=bias)
+    return True
+
+
+def _fold_high_res_projection(neck: nn.Module, level: int, projection: nn.Conv2d) -> None:
+    """Fold ``projection`` into the neck's lateral 1x1 convolution of a backbone level whose
+    output is nothing but that convolution (no top-down features into it or out of it)."""
+    lateral = neck.convs[len(neck.convs) - 1 - level].conv
+    if level in neck.fpn_top_down_levels or level - 1 in neck.fpn_top_down_levels:
+        return
+    if any(_conv_geometry(c) != ((1, 1), (1, 1), (0, 0), (1, 1), 1) for c in (lateral, projection)):
+        return
+    with torch.no_grad():
+        outer = projection.weight.flatten(1)
+        weight = (outer @ lateral.weight.flatten(1))[:, :, None, None]
+        bias = outer @ lateral.bias + projection.bias
+    lateral.forward = functools.partial(F.conv2d, weight=weight, bias=bias)
+    projection.forward = _identity
+
+
+def _conv_geometry(conv: nn.Conv2d) -> tuple:
+    return conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups
+
+
+def _batch_major_inputs(forward, curr, memory, curr_pos=None, memory_pos=None, **named):
+    """Memory attention on its ``(tokens, batch, channels)`` inputs laid out batch-major, so that
+    its transposes to batch first are contiguous."""
+
+    def batch_major(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x.transpose(0, 1).contiguous().transpose(0, 1)
+
+    return forward(
+        curr=[batch_major(x) for x in curr],
+        memory=batch_major(memory),
+        curr_pos=None if curr_pos is None else [batch_major(x) for x in curr_pos],
+        memory_pos=batch_major(memory_pos),
+        **named,
+    )
+
+
+def _folded_rope_cross_attention(
+    attention: nn.Module,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    num_k_exclude_rope: int = 0,
+) -> torch.Tensor:
+    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention."""
+    q = attention.q_proj(q).unsqueeze(1)
+    k = attention.k_proj(k).unsqueeze(1)
+    if attention.freqs_cis.shape[0] != q.shape[-2]:
+        side = math.sqrt(q.shape[-2])
+        attention.freqs_cis = attention.compute_cis(end_x=side, end_y=side)
+    attention.freqs_cis = attention.freqs_cis.to(q.device)
+    rotated = k.shape[-2] - num_k_exclude_rope
+    q, k_rotated = apply_rotary_enc(
+        q, k[:, :, :rotated], attention.freqs_cis, repeat_freqs_k=attention.rope_k_repeat
+    )
+    k = torch.cat([k_rotated, k[:, :, rotated:]], dim=2)
+    weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)).softmax(dim=-1)
+    return attention.out_proj(torch.matmul(weights, v.unsqueeze(1)).squeeze(1))
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
