@@ -165,8 +165,9 @@ def _fold_high_res_projection(neck: nn.Module, level: int, projection: nn.Conv2d
     lateral = neck.convs[len(neck.convs) - 1 - level].conv
     if level in neck.fpn_top_down_levels or level - 1 in neck.fpn_top_down_levels:
         return
-    if any(_conv_geometry(c) != ((1, 1), (1, 1), (0, 0), (1, 1), 1) for c in (lateral, projection)):
-        return
+    for conv in (lateral, projection):
+        if conv.bias is None or _conv_geometry(conv) != ((1, 1), (1, 1), (0, 0), (1, 1), 1):
+            return
     with torch.no_grad():
         outer = projection.weight.flatten(1)
         weight = (outer @ lateral.weight.flatten(1))[:, :, None, None]
