@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,23 +25,39 @@ import torch
 from PIL import Image as PILImage
 from tqdm import tqdm
 
-from sam2_ros.engine import DEFAULT_MODEL_CFG, StreamingPredictor, load_model
-from sam2_ros.engine.model import resolve_device
+from sam2_ros.engine import (
+    DEFAULT_MODEL_CFG,
+    CheckpointError,
+    ModelConfigError,
+    StreamingPredictor,
+    load_model,
+)
+from sam2_ros.engine.model import resolve_device, validate_image_size
 from sam2_ros.process_stats import rss_bytes
 from sam2_ros.synthetic import SyntheticScene
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``sam2-ros bench``."""
-    parser.add_argument("--frames", type=int, default=30, help="frames to time (default 30)")
-    parser.add_argument("--objects", type=int, default=1, help="objects prompted on frame 0")
+    parser.add_argument(
+        "--frames", type=_at_least(1), default=30, help="frames to time (default 30)"
+    )
+    parser.add_argument(
+        "--objects", type=_at_least(0), default=1, help="objects prompted on frame 0"
+    )
     parser.add_argument("--image-size", type=int, default=256, help="SAM 2 resolution")
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="real weights (default: seeded random)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--width", type=int, default=0, help="frame width (640, --node 1280)")
-    parser.add_argument("--height", type=int, default=0, help="frame height (480, --node 720)")
-    parser.add_argument("--warmup", type=int, default=3, help="uncounted frames after frame 0")
+    parser.add_argument(
+        "--width", type=_at_least(0), default=0, help="frame width (640, --node 1280)"
+    )
+    parser.add_argument(
+        "--height", type=_at_least(0), default=0, help="frame height (480, --node 720)"
+    )
+    parser.add_argument(
+        "--warmup", type=_at_least(0), default=3, help="uncounted frames after frame 0"
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile (GPU)")
     parser.add_argument(
         "--compare-official", action="store_true", help="time SAM2VideoPredictor alongside"
@@ -49,17 +66,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print a table (and JSON)."""
+    """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
+    problem = None
+    if args.compare_official and args.node:
+        problem = "--compare-official times the engine; run it without --node"
+    elif args.compare_official and args.objects < 1:
+        problem = "--compare-official needs at least one object to prompt"
+    elif args.checkpoint is not None and not args.checkpoint.is_file():
+        problem = f"checkpoint {args.checkpoint} does not exist"
+    if problem is not None:
+        print(f"sam2-ros bench: {problem}", file=sys.stderr)
+        return 2
     args.width = args.width or (1280 if args.node else 640)
     args.height = args.height or (720 if args.node else 480)
     scene = SyntheticScene(args.width, args.height)
-    with tempfile.TemporaryDirectory(prefix="sam2_ros_bench_") as workdir:
-        checkpoint = args.checkpoint or _random_checkpoint(args, Path(workdir))
-        if args.node:
-            results = _bench_node(args, scene, checkpoint, Path(workdir))
-        else:
-            results = _bench_engine(args, scene, checkpoint, Path(workdir))
+    try:
+        resolve_device(args.device)
+        validate_image_size(args.image_size)
+        with tempfile.TemporaryDirectory(prefix="sam2_ros_bench_") as workdir:
+            checkpoint = args.checkpoint or _random_checkpoint(args, Path(workdir))
+            if args.node:
+                results = _bench_node(args, scene, checkpoint, Path(workdir))
+            else:
+                results = _bench_engine(args, scene, checkpoint, Path(workdir))
+    except (CheckpointError, ModelConfigError) as err:
+        print(f"sam2-ros bench: {err}", file=sys.stderr)
+        return 1
     results["machine"] = _machine(results.get("device", args.device))
     results["command"] = "sam2-ros bench " + " ".join(_argv(args))
     print(_table(results))

@@ -88,6 +88,24 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     assert "ratio_ours_over_official" in done.stdout
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--frames", "0"], "--frames: must be at least 1"),
+        (["--image-size", "300"], "image_size 300 is invalid"),
+        (["--device", "cuda:7"], "device 'cuda:7'"),
+        (["--node", "--compare-official"], "run it without --node"),
+        (["--objects", "0", "--compare-official"], "needs at least one object"),
+        (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+    ],
+)
+def test_bench_refuses_bad_options_in_one_line(options, expected):
+    done = sam2_ros("bench", "--device", "cpu", *options)
+    assert done.returncode in (1, 2)
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr.strip().splitlines()[-1]
+
+
 def test_engine_commands_need_no_ros():
     """``bench`` (engine mode) and ``check-model`` run where only PyTorch and SAM 2 are installed,
     e.g. a GPU machine without ROS: nothing ROS is imported for them."""
