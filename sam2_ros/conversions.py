@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 from rosbags.image.image import convert_color
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from sam2_ros.engine import TrackResult
@@ -45,6 +45,12 @@ BYTES_PER_PIXEL = {
     "yuv422_yuy2": 2,
 }
 _GENERIC_AS = {"8UC1": "mono8", "8UC3": "bgr8", "8UC4": "bgra8"}
+#: ``format`` of a JPEG made from a bgr8 image, exactly as image_transport's compressed plugin
+#: writes it (its subscriber swaps red and blue unless the text says "compressed bgr").
+JPEG_FORMAT_BGR8 = "bgr8; jpeg compressed bgr8"
+#: JPEG quality of compressed outputs: keeps a 1280x720 overlay far below Fast DDS's 512 KiB
+#: shared-memory segment, so best-effort viewers receive it without a DDS profile.
+JPEG_QUALITY = 80
 
 
 class ImageConversionError(ValueError):
@@ -117,6 +123,17 @@ def array_to_image_msg(pixels: np.ndarray, encoding: str, header: Any) -> Image:
     msg.is_bigendian = int(pixels.dtype.byteorder == ">")
     msg.step = pixels.strides[0]
     msg.data = array.array("B", np.ascontiguousarray(pixels).tobytes())
+    return msg
+
+
+def to_compressed_image_msg(bgr: np.ndarray, header: Any) -> CompressedImage:
+    """A bgr8 image as the JPEG ``sensor_msgs/CompressedImage`` of image_transport's compressed
+    transport."""
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ImageConversionError(f"OpenCV could not encode a {bgr.shape} image as JPEG")
+    msg = CompressedImage(header=header, format=JPEG_FORMAT_BGR8)
+    msg.data = array.array("B", jpeg.tobytes())
     return msg
 
 

@@ -26,6 +26,7 @@ class CameraSnapshot:
     bad_frames: int
     objects: int
     memory_bytes: int
+    input_problem: str  # '' = none: why frames do not arrive
 
 
 class CameraStatistics:
@@ -37,6 +38,24 @@ class CameraStatistics:
         self._latency: deque[float] = deque(maxlen=WINDOW)
         self._engine: deque[float] = deque(maxlen=WINDOW)
         self._frames = self._skipped = self._bad = self._objects = self._memory = 0
+        self._last_received = float("-inf")
+        self._input_problem = ""
+
+    def record_received(self) -> None:
+        """A frame arrived from the camera: whatever kept frames away is over."""
+        with self._lock:
+            self._last_received = time.monotonic()
+            self._input_problem = ""
+
+    def last_received(self) -> float:
+        """``time.monotonic()`` of the last frame received (-inf: none yet)."""
+        with self._lock:
+            return self._last_received
+
+    def set_input_problem(self, message: str) -> None:
+        """Why frames do not arrive (reported until the next frame is received)."""
+        with self._lock:
+            self._input_problem = message
 
     def record_frame(self, latency_s: float, engine_s: float, objects: int, memory: int) -> None:
         """A processed frame: input stamp to publish latency, engine time, tracking state."""
@@ -75,6 +94,7 @@ class CameraStatistics:
                 bad_frames=self._bad,
                 objects=self._objects,
                 memory_bytes=self._memory,
+                input_problem=self._input_problem,
             )
 
 
@@ -94,11 +114,15 @@ def camera_status(
         "memory_bank_bytes": str(snap.memory_bytes),
         "device": device,
     }
-    receiving = snap.fps > 0.0
+    healthy = snap.fps > 0.0 and not snap.input_problem
+    if snap.input_problem:
+        message = snap.input_problem
+    else:
+        message = "tracking" if healthy else "no frames processed in the last 5 s"
     return DiagnosticStatus(
-        level=DiagnosticStatus.OK if receiving else DiagnosticStatus.WARN,
+        level=DiagnosticStatus.OK if healthy else DiagnosticStatus.WARN,
         name=f"{node_name}: {camera}",
-        message="tracking" if receiving else "no frames processed in the last 5 s",
+        message=message,
         hardware_id=device,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
     )

@@ -50,14 +50,21 @@ def local_ros_environment() -> None:
 
 
 class NodeProcess:
-    """``python -m sam2_ros.node`` in its own process, its output kept in a log file."""
+    """The node in its own process, its output kept in a log file: ``python -m sam2_ros.node``
+    unless ``command`` names another way to start it (e.g. an installed executable)."""
 
     def __init__(
-        self, name: str, params: dict[str, Any], log_path: Path, cwd: Path | None = None
+        self,
+        name: str,
+        params: dict[str, Any],
+        log_path: Path,
+        cwd: Path | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_path
-        args = [sys.executable, "-m", "sam2_ros.node", "--ros-args", "-r", f"__node:={name}"]
+        args = command or [sys.executable, "-m", "sam2_ros.node"]
+        args = [*args, "--ros-args", "-r", f"__node:={name}"]
         for key, value in params.items():
             args += ["-p", f"{key}:={_param_text(value)}"]
         self._log = log_path.open("w")

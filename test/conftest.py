@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +76,36 @@ def ros_context() -> Iterator[object]:
     rclpy.init(context=context)
     yield context
     context.try_shutdown()
+
+
+@pytest.fixture(scope="module")
+def rosout(client):
+    """Every log line of every node (the /rosout topic), kept from the module's start."""
+    from rcl_interfaces.msg import Log
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    qos = QoSProfile(
+        depth=1000,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    return client.collect(Log, "/rosout", qos)
+
+
+def wait_log(rosout, node: str, pattern: str, timeout: float = 60.0) -> re.Match:
+    """Wait for a log line of ``node`` matching ``pattern``; its match."""
+    regex = re.compile(pattern)
+
+    def find(lines):
+        return next((m for log in lines if log.name == node and (m := regex.search(log.msg))), None)
+
+    if not rosout.wait_for(lambda lines: find(lines) is not None, timeout):
+        tail = [log.msg for log in rosout.messages if log.name == node][-10:]
+        raise AssertionError(f"{node} logged no line matching {pattern!r}; last lines: {tail}")
+    return find(list(rosout.messages))
+
+
+def mask_iou(a, b) -> float:
+    """Intersection over union of two boolean masks (1.0 when both are empty)."""
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import cv2
@@ -10,16 +9,15 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Point32, PointStamped
+from geometry_msgs.msg import Point32
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.srv import AddPrompt, RemoveObject
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from sam2_ros.camera_geometry import project_to_pixel
 from sam2_ros.conversions import array_to_image_msg
 from sam2_ros.node_client import NodeClient, NodeProcess
 
@@ -257,51 +255,6 @@ def test_reset_service_forgets_everything(client, camera, scene):
     answer = add_prompt(client, points=[scene.center("ball", 15)], labels=[1])
     assert answer.success and "frame 0" in answer.message  # a fresh stream
     assert [o.object_id for o in camera.step(scene.frame(16)).objects] == [answer.object_id]
-
-
-def test_rviz_click_starts_an_object_at_the_projected_pixel(client, node, camera, scene):
-    info = CameraInfo(width=320, height=240)
-    info.header.frame_id = "camera_optical_frame"
-    info.k = [200.0, 0.0, 160.0, 0.0, 210.0, 120.0, 0.0, 0.0, 1.0]
-    info_pub = client.publisher(CameraInfo, "/camera/camera_info")
-    client.wait_for_subscriber(info_pub)
-    info_pub.publish(info)
-    camera.step(scene.frame(17))
-    before = {o.object_id for o in camera.masks.messages[-1].objects}
-    click = PointStamped()
-    click.header.frame_id = "camera_optical_frame"
-    click.point.x, click.point.y, click.point.z = 0.3, -0.2, 2.0
-    clicks = client.publisher(PointStamped, "/clicked_point")
-    client.wait_for_subscriber(clicks)
-    u, v = project_to_pixel(info.k, 0.3, -0.2, 2.0)
-    assert (u, v) == pytest.approx((200.0 * 0.3 / 2.0 + 160.0, 210.0 * -0.2 / 2.0 + 120.0))
-    pattern = re.compile(rf"rviz click on camera at \({u:.0f}, {v:.0f}\): object (\d+)")
-    info_pub.publish(info)
-    clicks.publish(click)
-    deadline = time.monotonic() + 30
-    while not pattern.search(node.log()):  # the node's only report of a click is its log
-        assert time.monotonic() < deadline, node.log()[-2000:]
-        camera.step(scene.frame(18))
-    new_id = int(pattern.search(node.log()).group(1))
-    assert {o.object_id for o in camera.step(scene.frame(19)).objects} == before | {new_id}
-
-
-def test_pixel_click_starts_an_object(client, node, camera, scene):
-    camera.step(scene.frame(20))
-    before = {o.object_id for o in camera.masks.messages[-1].objects}
-    clicks = client.publisher(PointStamped, "/camera/image_raw_mouse_left")
-    client.wait_for_subscriber(clicks)
-    click = PointStamped()
-    click.point.x, click.point.y = scene.center("crate", 20)
-    clicks.publish(click)
-    pattern = re.compile(r"image click on camera at \(\d+, \d+\): object (\d+)")
-    deadline = time.monotonic() + 30
-    while not pattern.search(node.log()):
-        assert time.monotonic() < deadline, node.log()[-2000:]
-        camera.step(scene.frame(21))
-    new_id = int(pattern.search(node.log()).group(1))
-    assert new_id in {o.object_id for o in camera.step(scene.frame(22)).objects}
-    assert new_id not in before
 
 
 def test_deactivate_forgets_objects_and_services_refuse(client, node, camera, scene):

@@ -25,13 +25,29 @@ def test_defaults_derive_each_cameras_topics():
         )
     )
     front, rear = params.cameras
-    assert (front.camera_info_topic, front.click_topic) == (
-        "/front/camera_info",
+    assert front.camera_info_topic == "/front/camera_info"
+    assert front.click_topics == (
         "/front/image_raw_mouse_left",
+        "/front/image_raw/compressed_mouse_left",
     )
     assert rear.compressed and not front.compressed
     assert rear.camera_info_topic == "/rear/color/camera_info"
-    assert rear.click_topic == "/rear/color/image_mouse_left"
+    assert rear.click_topics == (
+        "/rear/color/image_mouse_left",
+        "/rear/color/image/compressed_mouse_left",
+    )
+    assert params.image_reliability == "auto" and params.overlay_clicks
+
+
+def test_click_topics_can_be_named_or_disabled():
+    params = parse(
+        _values(
+            camera_names=["a", "b"],
+            image_topics=["/a/image", "/b/image"],
+            click_topics=["/a/clicks", ""],
+        )
+    )
+    assert [c.click_topics for c in params.cameras] == [("/a/clicks",), ()]
     assert params.image_size is None and params.checkpoint is None
 
 
@@ -46,6 +62,7 @@ def test_defaults_derive_each_cameras_topics():
         ({"max_objects": 0}, "max_objects must be >= 1"),
         ({"drop_frames": "yes"}, "drop_frames must be a bool"),
         ({"click_topics": ["/a", "/b"]}, "click_topics has 2 entries but there are 1 cameras"),
+        ({"image_reliability": "sometimes"}, "must be one of auto, reliable, best_effort"),
     ],
 )
 def test_bad_values_are_explained(overrides, message):
