@@ -45,8 +45,15 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "click_topics": (
         [AUTO],
-        "One PointStamped pixel-click topic per camera (rqt_image_view mouse publishing); "
-        "'auto' = <image topic>_mouse_left, '' = none.",
+        "One geometry_msgs/Point pixel-click topic per camera (rqt_image_view mouse publishing); "
+        "'auto' = <image topic>_mouse_left and <image topic>/compressed_mouse_left (where "
+        "rqt_image_view publishes clicks on the raw and the compressed transport), '' = none.",
+    ),
+    "overlay_clicks": (
+        True,
+        "Listen on ~/<camera>/overlay_mouse_left and ~/<camera>/overlay/compressed_mouse_left "
+        "(geometry_msgs/Point): clicks on the overlay in rqt_image_view start objects on that "
+        "camera.",
     ),
     "rviz_click_topic": (
         "/clicked_point",
@@ -63,6 +70,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "A prompt on an already tracked object becomes a lasting conditioning frame "
         "(SAM 2's add_all_frames_to_correct_as_cond) instead of a memory that ages out.",
     ),
+    "prompt_history_frames": (
+        30,
+        "Last tracked frames per camera a prompt can land on (AddPrompt stamp, clicks on an "
+        "older frame); the object is then tracked again up to the newest frame. 0 = the newest "
+        "frame only.",
+    ),
     "occlusion_threshold": (
         0.5,
         "Occlusion score in [0, 1] above which an object is reported occluded.",
@@ -78,7 +91,15 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "false: process every frame in order (reliable input QoS, bounded queue; bag replay).",
     ),
     "queue_size": (30, "Input queue depth per camera when drop_frames is false."),
+    "image_reliability": (
+        AUTO,
+        "Reliability of the image subscriptions when drop_frames is true: auto (reliable when "
+        "every publisher of the topic offers reliable, else best effort), reliable or "
+        "best_effort.",
+    ),
 }
+
+RELIABILITY_MODES = (AUTO, "reliable", "best_effort")
 
 
 class ParameterError(ValueError):
@@ -92,7 +113,7 @@ class CameraConfig:
     name: str
     image_topic: str
     camera_info_topic: str  # '' = none
-    click_topic: str  # '' = none
+    click_topics: tuple[str, ...]  # () = none
 
     @property
     def compressed(self) -> bool:
@@ -116,11 +137,14 @@ class NodeParams:
     max_objects: int
     max_conditioning_frames: int
     corrections_as_conditioning: bool
+    prompt_history_frames: int
     occlusion_threshold: float
     publish_overlay: bool
     publish_label_image: bool
     drop_frames: bool
     queue_size: int
+    image_reliability: str
+    overlay_clicks: bool
 
 
 def descriptor(name: str) -> ParameterDescriptor:
@@ -161,6 +185,13 @@ def image_topic_base(image_topic: str) -> str:
     return topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
 
 
+def mouse_topics(base_topic: str) -> tuple[str, str]:
+    """Where rqt_image_view publishes clicks on an image: ``<topic>_mouse_left`` while it shows
+    the raw transport, ``<topic>/compressed_mouse_left`` while it shows the compressed one (its
+    mouse topic is the subscribed transport topic plus ``_mouse_left``)."""
+    return f"{base_topic}_mouse_left", f"{base_topic}/compressed_mouse_left"
+
+
 def _per_camera(name: str, values: list[str], count: int) -> list[str]:
     if values == [AUTO]:
         return [AUTO] * count
@@ -196,7 +227,9 @@ def parse(values: dict[str, Any]) -> NodeParams:
             camera_info_topic=(
                 image_topic_base(topic).rsplit("/", 1)[0] + "/camera_info" if info == AUTO else info
             ),
-            click_topic=image_topic_base(topic) + "_mouse_left" if click == AUTO else click,
+            click_topics=(
+                mouse_topics(image_topic_base(topic)) if click == AUTO else (click,) * bool(click)
+            ),
         )
         for name, topic, info, click in zip(names, topics, infos, clicks, strict=True)
     )
@@ -211,6 +244,15 @@ def parse(values: dict[str, Any]) -> NodeParams:
     for name in ("max_objects", "max_conditioning_frames", "queue_size"):
         if int(values[name]) < 1:
             raise ParameterError(f"{name} must be >= 1, got {values[name]}")
+    if int(values["prompt_history_frames"]) < 0:
+        raise ParameterError(
+            f"prompt_history_frames must be >= 0, got {values['prompt_history_frames']}"
+        )
+    if values["image_reliability"] not in RELIABILITY_MODES:
+        raise ParameterError(
+            f"image_reliability {values['image_reliability']!r} must be one of "
+            f"{', '.join(RELIABILITY_MODES)}"
+        )
     model_cfg = str(values["model_cfg"])
     return NodeParams(
         model_cfg=model_cfg,
@@ -225,11 +267,14 @@ def parse(values: dict[str, Any]) -> NodeParams:
         max_objects=int(values["max_objects"]),
         max_conditioning_frames=int(values["max_conditioning_frames"]),
         corrections_as_conditioning=bool(values["corrections_as_conditioning"]),
+        prompt_history_frames=int(values["prompt_history_frames"]),
         occlusion_threshold=threshold,
         publish_overlay=bool(values["publish_overlay"]),
         publish_label_image=bool(values["publish_label_image"]),
         drop_frames=bool(values["drop_frames"]),
         queue_size=int(values["queue_size"]),
+        image_reliability=str(values["image_reliability"]),
+        overlay_clicks=bool(values["overlay_clicks"]),
     )
 
 

@@ -58,8 +58,9 @@ def _run_ours(sam_model, frames, prompts, corrections_as_conditioning):
     return results
 
 
-def _run_official(checkpoint, folder, frames, prompts, corrections_as_conditioning, same_input):
-    """Propagate only up to the next prompt's frame, add the prompt there, continue from it."""
+def run_official(checkpoint, folder, frames, prompts, corrections_as_conditioning, same_input):
+    """Meta's predictor in live-stream order: propagate only up to the next prompt's frame, add
+    the prompt there, continue from it. Its outputs per (frame, object) and its masks."""
     predictor = build_sam2_video_predictor(
         "configs/sam2.1/sam2.1_hiera_t.yaml",
         str(checkpoint),
@@ -86,7 +87,7 @@ def _run_official(checkpoint, folder, frames, prompts, corrections_as_conditioni
         if not corrections_as_conditioning and start == prompt_frames[-1]:
             masks[start] = None
             resume = start + 1
-        end = prompt_frames[k + 1] if k + 1 < len(prompt_frames) else NUM_FRAMES - 1
+        end = prompt_frames[k + 1] if k + 1 < len(prompt_frames) else len(frames) - 1
         for index, ids, video_masks in predictor.propagate_in_video(
             state, start_frame_idx=resume, max_frame_num_to_track=end - resume
         ):
@@ -94,7 +95,7 @@ def _run_official(checkpoint, folder, frames, prompts, corrections_as_conditioni
     outputs = {}
     for object_id, obj_idx in state["obj_id_to_idx"].items():
         per_obj = state["output_dict_per_obj"][obj_idx]
-        for index in range(NUM_FRAMES):
+        for index in range(len(frames)):
             out = per_obj["cond_frame_outputs"].get(index) or per_obj["non_cond_frame_outputs"].get(
                 index
             )
@@ -131,7 +132,7 @@ def test_identical_inputs_give_sam2_results(
     height, width = decoded[0].shape[:2]
     prompts = _prompts(width, height)
     ours = _run_ours(sam_model, decoded, prompts, corrections_as_conditioning)
-    official, _ = _run_official(
+    official, _ = run_official(
         checkpoint_path, folder, decoded, prompts, corrections_as_conditioning, same_input=True
     )
     assert [r.object_ids for r in ours][-1] == [1, 2, 3]
@@ -148,7 +149,7 @@ def test_own_preprocessing_gives_sam2_masks(sam_model, checkpoint_path, frames):
     height, width = decoded[0].shape[:2]
     prompts = _prompts(width, height)
     ours = _run_ours(sam_model, decoded, prompts, corrections_as_conditioning=True)
-    _, official_masks = _run_official(
+    _, official_masks = run_official(
         checkpoint_path, folder, decoded, prompts, True, same_input=False
     )
     ious = []

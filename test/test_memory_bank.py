@@ -51,19 +51,23 @@ def test_conditioning_cap_must_be_positive():
         MemoryBank(num_maskmem=7, memory_stride=1, max_obj_ptrs=16, max_conditioning_frames=0)
 
 
-def test_memory_stops_growing_once_the_window_is_full(small_model, scene):
-    predictor = StreamingPredictor(model=small_model)
+@pytest.mark.parametrize(("history_frames", "full_after"), [(0, 20), (10, 30)])
+def test_memory_stops_growing_once_the_window_is_full(
+    small_model, scene, history_frames, full_after
+):
+    predictor = StreamingPredictor(model=small_model, history_frames=history_frames)
     predictor.track(scene.frame(0))
     for name in ("ball", "pillar", "crate"):
         predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
     sizes = []
-    for index in range(1, 61):
+    for index in range(1, 41):
         result = predictor.track(scene.frame(index))
         assert result.object_ids == [1, 2, 3]
         sizes.append(predictor.memory_bytes())
-    # SAM 2 reads 16 frames of pointers back: after that every frame holds the same amount.
-    assert len(set(sizes[20:])) == 1, sizes[15:]
-    assert sizes[20] > sizes[0]
+    # SAM 2 reads 16 frames of pointers back; the history holds its frames and what each
+    # object's memory held on them: after that every frame holds the same amount.
+    assert len(set(sizes[full_after:])) == 1, sizes[full_after - 5 :]
+    assert sizes[full_after] > sizes[0]
 
 
 def test_reprompting_keeps_at_most_max_conditioning_frames(small_model, scene):

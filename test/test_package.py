@@ -76,6 +76,7 @@ def test_interfaces_and_engine_import_as_one_package():
         "use_box",
         "box",
         "label",
+        "stamp",
     }
     assert set(AddPrompt.Response.get_fields_and_field_types()) == {
         "success",
@@ -83,6 +84,7 @@ def test_interfaces_and_engine_import_as_one_package():
         "object_id",
         "score",
         "roi",
+        "frame_stamp",
     }
     assert set(RemoveObject.Request.get_fields_and_field_types()) == {"camera_name", "object_id"}
     assert set(RemoveObject.Response.get_fields_and_field_types()) == {"success", "message"}

@@ -14,7 +14,7 @@ recent ones), so endless re-prompting cannot grow it either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -27,10 +27,11 @@ class FrameMemory:
     maskmem_features: torch.Tensor | None  # (1, C_mem, h, w); None once only the pointer counts
     obj_ptr: torch.Tensor  # (1, C)
 
-    def nbytes(self) -> int:
-        """Bytes held by the tensors."""
-        features = self.maskmem_features
-        return self.obj_ptr.nbytes + (0 if features is None else features.nbytes)
+    def tensors(self) -> Iterator[torch.Tensor]:
+        """The tensors held."""
+        yield self.obj_ptr
+        if self.maskmem_features is not None:
+            yield self.maskmem_features
 
 
 @dataclass
@@ -39,6 +40,15 @@ class ObjectMemory:
 
     conditioning: dict[int, FrameMemory] = field(default_factory=dict)
     recent: dict[int, FrameMemory] = field(default_factory=dict)
+
+    def copy(self) -> ObjectMemory:
+        """A copy sharing the (never modified) memories: what the object holds now."""
+        return ObjectMemory(dict(self.conditioning), dict(self.recent))
+
+    def tensors(self) -> Iterator[torch.Tensor]:
+        """The tensors held."""
+        for memory in (*self.conditioning.values(), *self.recent.values()):
+            yield from memory.tensors()
 
     def layout(self) -> tuple:
         """Which frames (and which kinds of memory) SAM 2 will find: objects that share a layout
@@ -107,16 +117,30 @@ class MemoryBank:
         """Forget an object."""
         del self._objects[object_id]
 
+    def snapshot(self, object_id: int) -> ObjectMemory | None:
+        """What an object holds now (None: nothing yet); memories are shared, not copied."""
+        memory = self._objects.get(object_id)
+        return None if memory is None else memory.copy()
+
+    def restore(self, object_id: int, memory: ObjectMemory | None) -> None:
+        """Put back what :meth:`snapshot` returned (None: the object holds nothing)."""
+        if memory is None:
+            self._objects.pop(object_id, None)
+        else:
+            self._objects[object_id] = memory.copy()
+
     def clear(self) -> None:
         """Forget all objects (and the cached positional encoding, so nothing stays held)."""
         self._objects.clear()
         self._maskmem_pos_enc = None
 
-    def release_unreachable(self, frame_idx: int) -> None:
-        """Drop what neither a prompt on ``frame_idx`` nor tracking later frames can attend to."""
+    def release_unreachable(self, frame_idx: int, object_ids: Iterable[int] | None = None) -> None:
+        """Drop what neither a prompt on ``frame_idx`` nor tracking later frames can attend to
+        (for the given objects, default all)."""
         oldest_maskmem = frame_idx - self._maskmem_reach
         oldest_pointer = frame_idx - self._pointer_reach
-        for obj in self._objects.values():
+        ids = self._objects if object_ids is None else object_ids
+        for obj in (self._objects[i] for i in ids if i in self._objects):
             for t in list(obj.recent):
                 if t < oldest_pointer and t < oldest_maskmem:
                     del obj.recent[t]
@@ -159,10 +183,8 @@ class MemoryBank:
             else memories[0].obj_ptr,
         }
 
-    def nbytes(self) -> int:
-        """Bytes held by all memories (the shared positional encoding counted once)."""
-        total = sum(x.nbytes for x in self._maskmem_pos_enc or [])
+    def tensors(self) -> Iterator[torch.Tensor]:
+        """Every tensor held (the shared positional encoding once)."""
+        yield from self._maskmem_pos_enc or []
         for obj in self._objects.values():
-            total += sum(m.nbytes() for m in obj.conditioning.values())
-            total += sum(m.nbytes() for m in obj.recent.values())
-        return total
+            yield from obj.tensors()

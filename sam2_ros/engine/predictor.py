@@ -6,6 +6,10 @@ object scores and pointers match it; but frames are never preloaded and the memo
 only what SAM 2 can still attend to. Each frame is encoded once for all objects; the per-object
 memory attention runs batched for objects whose memory layout is the same, and the mask decoder
 and memory encoder run batched over all objects.
+
+The last ``history_frames`` frames stay promptable: a prompt on an older frame is applied there
+and its object alone is carried forward to the newest frame, exactly as if the prompt had arrived
+right after that frame was tracked.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +24,24 @@ import torch
 import torch.nn.functional as F
 from sam2.utils.misc import fill_holes_in_mask_scores
 
-from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank
+from sam2_ros.engine.history import FrameHistory, HistoryFrame
+from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank, ObjectMemory
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
 from sam2_ros.engine.preprocess import check_frame, to_model_input
-from sam2_ros.engine.prompts import PromptError, make_prompt, to_point_inputs
+from sam2_ros.engine.prompts import Prompt, PromptError, make_prompt, to_point_inputs
 from sam2_ros.engine.results import PromptResult, TrackResult
+from sam2_ros.engine.tracking_state import (
+    Frame,
+    FrameFeatures,
+    ObjectOutput,
+    ObjectState,
+    PendingPrompt,
+    distinct_nbytes,
+)
 
 DEFAULT_MAX_OBJECTS = 16
 DEFAULT_MAX_CONDITIONING_FRAMES = 8
+DEFAULT_HISTORY_FRAMES = 30
 # `build_sam2_video_predictor` fills mask holes up to this area (needs SAM 2's CUDA extension).
 FILL_HOLE_AREA = 8
 HAS_FILL_HOLES_KERNEL = importlib.util.find_spec("sam2._C") is not None
@@ -51,68 +64,13 @@ def _to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
     return [h.numpy() for h in host]
 
 
-@dataclass
-class _FrameFeatures:
-    """One frame's flattened backbone features (batch 1), as SAM 2's heads consume them."""
-
-    vision_feats: list[torch.Tensor]  # per level (HW, 1, C)
-    vision_pos: list[torch.Tensor]  # the lowest-resolution level's only: all SAM 2 reads
-    feat_sizes: list[tuple[int, int]]
-
-    def expand(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The same features viewed for ``batch`` objects (no copy)."""
-        return (
-            [x.expand(-1, batch, -1) for x in self.vision_feats],
-            [x.expand(-1, batch, -1) for x in self.vision_pos],
-        )
-
-    def nbytes(self) -> int:
-        """Bytes held by the feature tensors."""
-        return sum(x.nbytes for x in self.vision_feats + self.vision_pos)
-
-
-@dataclass
-class _Frame:
-    """The last tracked frame; its features are computed when first needed."""
-
-    index: int
-    height: int
-    width: int
-    image: torch.Tensor  # (1, 3, S, S) normalised
-    features: _FrameFeatures | None = None
-
-
-@dataclass
-class _ObjectOutput:
-    """One object's SAM 2 output on the last tracked frame."""
-
-    pred_masks: torch.Tensor  # (1, 1, S/4, S/4) mask logits
-    score: torch.Tensor  # (1,) predicted IoU
-    object_score_logits: torch.Tensor  # (1, 1)
-    obj_ptr: torch.Tensor  # (1, C)
-
-    def nbytes(self) -> int:
-        """Bytes held by the output tensors."""
-        tensors = (self.pred_masks, self.score, self.object_score_logits, self.obj_ptr)
-        return sum(t.nbytes for t in tensors)
-
-
-@dataclass
-class _PendingPrompt:
-    """A prompted output whose memory is encoded when the next frame arrives (so that several
-    clicks on one frame build on each other before they become memory, as in SAM 2)."""
-
-    output: _ObjectOutput
-    point_inputs: dict[str, torch.Tensor]
-    is_initial: bool  # the object's first frame: no memory was used to segment it
-
-
 class StreamingPredictor:
     """Track prompted objects through a live stream of frames with SAM 2.
 
     ``track(rgb)`` segments every object on a new frame; ``add_prompt`` adds an object, or
-    refines one, on the last tracked frame and answers at once. Pass ``model=`` to share one
-    loaded :class:`Sam2Model` between several streams (e.g. one predictor per camera).
+    refines one, on the last tracked frame (or an earlier one still in the history) and answers
+    at once. Pass ``model=`` to share one loaded :class:`Sam2Model` between several streams (e.g.
+    one predictor per camera).
     """
 
     def __init__(
@@ -127,10 +85,12 @@ class StreamingPredictor:
         max_objects: int = DEFAULT_MAX_OBJECTS,
         max_conditioning_frames: int = DEFAULT_MAX_CONDITIONING_FRAMES,
         corrections_as_conditioning: bool = True,
+        history_frames: int = DEFAULT_HISTORY_FRAMES,
         model: Sam2Model | None = None,
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
+        self._history = FrameHistory(history_frames)
         self.model = model or load_model(
             model_cfg, checkpoint, device, image_size, allow_random_weights, seed
         )
@@ -146,9 +106,9 @@ class StreamingPredictor:
             max_obj_ptrs=sam.max_obj_ptrs_in_encoder if sam.use_obj_ptrs_in_encoder else 0,
             max_conditioning_frames=max_conditioning_frames,
         )
-        self._frame: _Frame | None = None
-        self._outputs: dict[int, _ObjectOutput] = {}  # every object, on the last frame
-        self._pending: dict[int, _PendingPrompt] = {}
+        self._frame: Frame | None = None
+        self._outputs: dict[int, ObjectOutput] = {}  # every object, on the last frame
+        self._pending: dict[int, PendingPrompt] = {}
         self._next_object_id = 1
 
     @property
@@ -162,6 +122,11 @@ class StreamingPredictor:
         return -1 if self._frame is None else self._frame.index
 
     @property
+    def history_frames(self) -> int:
+        """How many of the last tracked frames can be prompted."""
+        return self._history.size
+
+    @property
     def pointer_dim(self) -> int:
         """Length of an object pointer."""
         return int(self.model.sam.hidden_dim)
@@ -171,16 +136,23 @@ class StreamingPredictor:
         self._check_known(object_id)
         return self._bank.conditioning_frames(object_id) if object_id in self._bank else []
 
+    def object_memory(self, object_id: int) -> ObjectMemory:
+        """A copy of what an object's memory bank holds now (empty before its first memory)."""
+        self._check_known(object_id)
+        return self._bank.snapshot(object_id) or ObjectMemory()
+
     def track(self, rgb: np.ndarray) -> TrackResult:
         """Segment every tracked object on a new ``HxWx3`` uint8 RGB frame."""
         height, width = check_frame(rgb)
         with self.model.inference():
-            self._commit_pending()
+            self._commit_pending(self._frame, list(self._pending))
             image = to_model_input(rgb, self.model.image_size, self.model.device)
-            frame = _Frame(self.frame_index + 1, height, width, image)
-            self._outputs = self._track_objects(frame) if self._outputs else {}
+            frame = Frame(self.frame_index + 1, height, width, image)
+            objects = list(self._outputs)
+            self._outputs = self._track_objects(frame, objects) if objects else {}
             self._frame = frame
             self._bank.release_unreachable(frame.index)
+            self._history.push(HistoryFrame(frame, {i: self._state(i) for i in objects}))
             return self.result()
 
     def add_prompt(
@@ -189,83 +161,51 @@ class StreamingPredictor:
         points: Sequence[Sequence[float]] | np.ndarray | None = None,
         labels: Sequence[int] | np.ndarray | None = None,
         box: Sequence[float] | np.ndarray | None = None,
+        frame_index: int | None = None,
     ) -> PromptResult:
-        """Add a new object (``object_id=None``) or refine one, on the last tracked frame.
+        """Add a new object (``object_id=None``) or refine one, on a tracked frame.
 
         Points are ``(x, y)`` source-image pixels with labels 1 (object) / 0 (background); a box
         is ``(x_min, y_min, x_max, y_max)``. Clicks on the same frame accumulate; a box starts
-        that frame's prompt afresh. Raises :class:`PromptError` (state unchanged) on bad input.
+        that frame's prompt afresh. ``frame_index`` None is the last tracked frame; an earlier
+        frame still in the history gets the prompt, and the object alone is then tracked again
+        up to the last frame (other objects are untouched). The answer is the object's mask on
+        the prompted frame. Raises :class:`PromptError` (state unchanged) on bad input.
         """
-        frame = self._frame
-        if frame is None:
-            raise PromptError("no frame tracked yet: prompts apply to the last tracked frame")
+        newest = self._frame
+        if newest is None:
+            raise PromptError("no frame tracked yet: prompts apply to tracked frames")
+        late = frame_index is not None and frame_index != newest.index
+        entry = self._history[frame_index] if late else None
+        frame = entry.frame if entry is not None else newest
         prompt = make_prompt(points, labels, box, frame.width, frame.height)
-        pending = None
         if object_id is None:
             if len(self._outputs) >= self.max_objects:
                 raise PromptError(
                     f"cannot add an object: already tracking {len(self._outputs)} "
                     f"(max_objects={self.max_objects}); remove one first"
                 )
-            new_id, is_initial, previous = self._next_object_id, True, None
+            object_id = self._next_object_id
         else:
             self._check_known(object_id)
-            pending = self._pending.get(object_id)
-            new_id, previous = object_id, self._outputs[object_id]
-            is_initial = pending is not None and pending.is_initial
-        earlier_points = pending.point_inputs if pending and prompt.box is None else None
-        sam = self.model.sam
-        with self.model.inference():
-            features = self._encode(frame)
-            point_inputs = to_point_inputs(
-                prompt,
-                earlier_points,
-                frame.width,
-                frame.height,
-                self.model.image_size,
-                self.model.device,
-            )
-            memory = (
-                {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-                if is_initial
-                else self._bank.output_dict([new_id])
-            )
-            previous_logits = (
-                None
-                if previous is None
-                else previous.pred_masks.clamp(
-                    -PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT
+            if entry is not None and object_id not in entry.states | entry.prompts:
+                raise PromptError(
+                    f"object {object_id} was not tracked yet on frame {frame.index}: prompt it "
+                    "on a later frame"
                 )
-            )
-            _, sam_outputs, _, _ = sam._track_step(
-                frame.index,
-                is_initial,
-                features.vision_feats,
-                features.vision_pos,
-                features.feat_sizes,
-                point_inputs,
-                None,
-                memory,
-                STREAM_NUM_FRAMES,
-                False,
-                previous_logits,
-            )
-            _, _, ious, low_res_masks, _, obj_ptr, object_score_logits = sam_outputs
-            output = _ObjectOutput(
-                pred_masks=self._fill_holes(low_res_masks),
-                score=ious.float().max().view(1),
-                object_score_logits=object_score_logits,
-                obj_ptr=obj_ptr,
-            )
+        with self.model.inference():
+            if entry is None:
+                output = self._apply_prompt(frame, object_id, prompt)
+            else:
+                output = self._repropagate(entry, object_id, prompt)
             mask, score, occlusion = _to_host(
                 self._masks_at_input_resolution(output.pred_masks, frame)[0],
                 output.score,
-                _occlusion_scores(object_score_logits),
+                _occlusion_scores(output.object_score_logits),
             )
-        self._pending[new_id] = _PendingPrompt(output, point_inputs, is_initial)
-        self._outputs[new_id] = output
-        self._next_object_id = max(self._next_object_id, new_id + 1)
-        return PromptResult(new_id, frame.index, mask, float(score[0]), float(occlusion[0]))
+        self._history.record_prompt(frame.index, object_id, prompt)
+        self._next_object_id = max(self._next_object_id, object_id + 1)
+        return PromptResult(object_id, frame.index, mask, float(score[0]), float(occlusion[0]))
 
     def remove_object(self, object_id: int) -> None:
         """Stop tracking an object and release its memory."""
@@ -274,78 +214,193 @@ class StreamingPredictor:
         self._pending.pop(object_id, None)
         if object_id in self._bank:
             self._bank.remove(object_id)
+        self._history.drop_object(object_id)
 
     def reset(self) -> None:
-        """Forget all objects, their memory and the last frame (object ids keep counting up)."""
+        """Forget all objects, their memory and the tracked frames (object ids keep counting
+        up)."""
         self._bank.clear()
         self._outputs.clear()
         self._pending.clear()
+        self._history.clear()
         self._frame = None
 
     def memory_bytes(self) -> int:
-        """Bytes of tracking state held: memory bank, last frame and its per-object outputs."""
-        total = self._bank.nbytes() + sum(o.nbytes() for o in self._outputs.values())
+        """Bytes of tracking state held: memory bank, last frame, per-object outputs, prompts
+        waiting to become memory and the prompt history."""
+        tensors = [*self._bank.tensors(), *self._history.tensors()]
+        for output in self._outputs.values():
+            tensors.extend(output.tensors())
         for pending in self._pending.values():
-            total += sum(x.nbytes for x in pending.point_inputs.values())
+            tensors.extend(pending.tensors())
         if self._frame is not None:
-            total += self._frame.image.nbytes
-            total += self._frame.features.nbytes() if self._frame.features is not None else 0
-        return total
+            tensors.extend(self._frame.tensors())
+        return distinct_nbytes(tensors)
 
     def _check_known(self, object_id: int) -> None:
         if object_id not in self._outputs:
             raise PromptError(f"unknown object id {object_id}; tracked objects: {self.object_ids}")
 
-    def _encode(self, frame: _Frame) -> _FrameFeatures:
-        """Run the image encoder on a frame once, on first use."""
+    def _state(self, object_id: int) -> ObjectState:
+        return ObjectState(self._bank.snapshot(object_id), self._outputs[object_id])
+
+    def _encode(self, frame: Frame) -> FrameFeatures:
+        """Run the image encoder on a frame once, on first use (its input is then dropped)."""
         if frame.features is None:
             sam = self.model.sam
             _, feats, pos, sizes = sam._prepare_backbone_features(sam.forward_image(frame.image))
-            frame.features = _FrameFeatures(feats, pos[-1:], sizes)
+            frame.features = FrameFeatures(feats, pos[-1:], sizes)
+            frame.image = None
         return frame.features
 
-    def _commit_pending(self) -> None:
-        """Encode prompted outputs of the last frame into memory (SAM 2's propagation preflight:
-        the upsampled, binarized prompted mask goes through the memory encoder)."""
-        if not self._pending:
+    def _apply_prompt(self, frame: Frame, object_id: int, prompt: Prompt) -> ObjectOutput:
+        """SAM 2's step for a prompt on ``frame``, the newest frame the object was tracked on:
+        the output replaces the object's and waits to become memory until the next frame."""
+        pending = self._pending.get(object_id)
+        previous = self._outputs.get(object_id)
+        is_initial = previous is None or (pending is not None and pending.is_initial)
+        earlier_points = pending.point_inputs if pending and prompt.box is None else None
+        features = self._encode(frame)
+        point_inputs = to_point_inputs(
+            prompt,
+            earlier_points,
+            frame.width,
+            frame.height,
+            self.model.image_size,
+            self.model.device,
+        )
+        memory = (
+            {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+            if is_initial
+            else self._bank.output_dict([object_id])
+        )
+        previous_logits = (
+            None
+            if previous is None
+            else previous.pred_masks.clamp(-PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT)
+        )
+        sam = self.model.sam
+        _, sam_outputs, _, _ = sam._track_step(
+            frame.index,
+            is_initial,
+            features.vision_feats,
+            features.vision_pos,
+            features.feat_sizes,
+            point_inputs,
+            None,
+            memory,
+            STREAM_NUM_FRAMES,
+            False,
+            previous_logits,
+        )
+        _, _, ious, low_res_masks, _, obj_ptr, object_score_logits = sam_outputs
+        output = ObjectOutput(
+            pred_masks=self._fill_holes(low_res_masks),
+            score=ious.float().max().view(1),
+            object_score_logits=object_score_logits,
+            obj_ptr=obj_ptr,
+        )
+        self._pending[object_id] = PendingPrompt(output, point_inputs, is_initial)
+        self._outputs[object_id] = output
+        return output
+
+    def _repropagate(self, entry: HistoryFrame, object_id: int, prompt: Prompt) -> ObjectOutput:
+        """Apply ``prompt`` on an older frame and track its object alone from there to the newest
+        frame, replaying the prompts it got on each frame; its answer on the prompted frame.
+
+        Every step is the one the object would have gone through had the prompt arrived right
+        after that frame was tracked, so its outputs, memory bank and history end up the same.
+        On failure the object is put back as it was.
+        """
+        order = list(self._outputs)
+        live = (
+            self._bank.snapshot(object_id),
+            self._outputs.get(object_id),
+            self._pending.get(object_id),
+            [(e, e.states.get(object_id)) for e in self._history.after(entry.frame.index)],
+        )
+        try:
+            return self._replay(entry, object_id, prompt)
+        except Exception:
+            memory, output, pending, states = live
+            self._bank.restore(object_id, memory)
+            self._restore(self._outputs, object_id, output)
+            self._restore(self._pending, object_id, pending)
+            for later, state in states:
+                self._restore(later.states, object_id, state)
+            raise
+        finally:  # objects keep the order they were added in
+            order += [i for i in self._outputs if i not in order]
+            self._outputs = {i: self._outputs[i] for i in order if i in self._outputs}
+
+    def _replay(self, entry: HistoryFrame, object_id: int, prompt: Prompt) -> ObjectOutput:
+        state = entry.states.get(object_id)
+        self._bank.restore(object_id, None if state is None else state.memory)
+        self._restore(self._outputs, object_id, None if state is None else state.output)
+        self._pending.pop(object_id, None)
+        for earlier in entry.prompts.get(object_id, []):
+            self._apply_prompt(entry.frame, object_id, earlier)
+        answer = self._apply_prompt(entry.frame, object_id, prompt)
+        previous = entry.frame
+        for later in self._history.after(entry.frame.index):
+            self._commit_pending(previous, [object_id])
+            tracked = self._track_objects(later.frame, [object_id])
+            self._outputs[object_id] = tracked[object_id]
+            self._bank.release_unreachable(later.frame.index, [object_id])
+            later.states[object_id] = self._state(object_id)
+            for earlier in later.prompts.get(object_id, []):
+                self._apply_prompt(later.frame, object_id, earlier)
+            previous = later.frame
+        return answer
+
+    @staticmethod
+    def _restore(values: dict, key: int, value: object | None) -> None:
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+
+    def _commit_pending(self, frame: Frame | None, object_ids: list[int]) -> None:
+        """Encode prompted outputs on ``frame`` into memory (SAM 2's propagation preflight: the
+        upsampled, binarized prompted mask goes through the memory encoder)."""
+        pending = [(i, self._pending.pop(i)) for i in object_ids if i in self._pending]
+        if not pending:
             return
-        frame, sam = self._frame, self.model.sam
-        ids = list(self._pending)
-        pred_masks = torch.cat([self._pending[i].output.pred_masks for i in ids])
+        sam = self.model.sam
+        ids = [object_id for object_id, _ in pending]
+        pred_masks = torch.cat([p.output.pred_masks for _, p in pending])
         high_res_masks = F.interpolate(
             pred_masks,
             size=(self.model.image_size, self.model.image_size),
             mode="bilinear",
             align_corners=False,
         )
-        vision_feats, _ = self._encode(frame).expand(len(ids))
-        features, pos_enc = sam._encode_new_memory(
+        features = self._encode(frame)
+        vision_feats, _ = features.expand(len(ids))
+        maskmem_features, pos_enc = sam._encode_new_memory(
             current_vision_feats=vision_feats,
-            feat_sizes=frame.features.feat_sizes,
+            feat_sizes=features.feat_sizes,
             pred_masks_high_res=high_res_masks,
-            object_score_logits=torch.cat(
-                [self._pending[i].output.object_score_logits for i in ids]
-            ),
+            object_score_logits=torch.cat([p.output.object_score_logits for _, p in pending]),
             is_mask_from_pts=True,
         )
         self._store_memories(
             frame.index,
             ids,
-            features,
+            maskmem_features,
             pos_enc,
-            torch.cat([self._pending[i].output.obj_ptr for i in ids]),
-            [self._pending[i].is_initial or self.corrections_as_conditioning for i in ids],
+            torch.cat([p.output.obj_ptr for _, p in pending]),
+            [p.is_initial or self.corrections_as_conditioning for _, p in pending],
         )
-        self._pending.clear()
 
-    def _track_objects(self, frame: _Frame) -> dict[int, _ObjectOutput]:
-        """SAM 2's ``track_step`` for all objects: memory attention per memory layout, then the
-        mask decoder and memory encoder batched over all objects."""
+    def _track_objects(self, frame: Frame, object_ids: list[int]) -> dict[int, ObjectOutput]:
+        """SAM 2's ``track_step`` for the given objects: memory attention per memory layout,
+        then the mask decoder and memory encoder batched over them."""
         sam = self.model.sam
         features = self._encode(frame)
         order: list[int] = []
         conditioned: list[torch.Tensor] = []
-        for group in self._bank.groups(self._outputs):
+        for group in self._bank.groups(object_ids):
             vision_feats, vision_pos = features.expand(len(group))
             conditioned.append(
                 sam._prepare_memory_conditioned_features(
@@ -389,10 +444,10 @@ class StreamingPredictor:
         outputs = {}
         for row, object_id in enumerate(order):
             rows = slice(row, row + 1)
-            outputs[object_id] = _ObjectOutput(
+            outputs[object_id] = ObjectOutput(
                 pred_masks[rows], scores[rows], object_score_logits[rows], obj_ptr[rows]
             )
-        return {object_id: outputs[object_id] for object_id in self._outputs}
+        return {object_id: outputs[object_id] for object_id in object_ids}
 
     def _store_memories(
         self,
@@ -420,7 +475,7 @@ class StreamingPredictor:
         return pred_masks
 
     @staticmethod
-    def _masks_at_input_resolution(pred_masks: torch.Tensor, frame: _Frame) -> torch.Tensor:
+    def _masks_at_input_resolution(pred_masks: torch.Tensor, frame: Frame) -> torch.Tensor:
         """Binary ``(N, H, W)`` masks, upsampled as the video predictor does for its output."""
         logits = F.interpolate(
             pred_masks.float(),
