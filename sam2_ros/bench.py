@@ -1,5 +1,6 @@
 """``sam2-ros bench``: per-frame time and memory of the engine, side by side with Meta's predictor
-(``--compare-official``), or end to end through the ROS node over DDS (``--node``).
+(``--compare-official``), end to end through the ROS node over DDS (``--node``), or the cost of a
+prompt that arrives D frames late (``--late-prompt D``).
 
 Both sides get the same weights (a checkpoint, or the same seeded random weights written to a
 temporary checkpoint), the same generated frames and the same prompts on frame 0. Frames alternate
@@ -33,6 +34,7 @@ from sam2_ros.engine import (
     load_model,
 )
 from sam2_ros.engine.model import resolve_device, validate_image_size
+from sam2_ros.late_prompt_bench import bench_late_prompt
 from sam2_ros.process_stats import rss_bytes
 from sam2_ros.synthetic import SyntheticScene
 
@@ -63,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare-official", action="store_true", help="time SAM2VideoPredictor alongside"
     )
     parser.add_argument("--node", action="store_true", help="measure the ROS node end to end")
+    parser.add_argument(
+        "--late-prompt",
+        type=_at_least(1),
+        metavar="D",
+        help="time a prompt on the frame D frames before the newest (prompt history)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -82,8 +90,8 @@ def _at_least(minimum: int):
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
     problem = None
-    if args.compare_official and args.node:
-        problem = "--compare-official times the engine; run it without --node"
+    if sum(bool(x) for x in (args.compare_official, args.node, args.late_prompt)) > 1:
+        problem = "choose one of --compare-official, --node and --late-prompt"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
     elif args.checkpoint is not None and not args.checkpoint.is_file():
@@ -101,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             checkpoint = args.checkpoint or _random_checkpoint(args, Path(workdir))
             if args.node:
                 results = _bench_node(args, scene, checkpoint, Path(workdir))
+            elif args.late_prompt:
+                results = bench_late_prompt(args, scene, checkpoint)
             else:
                 results = _bench_engine(args, scene, checkpoint, Path(workdir))
     except (CheckpointError, ModelConfigError) as err:
@@ -121,6 +131,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
     for name in ("compare_official", "node", "compile"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
+    if args.late_prompt:
+        flags.append(f"--late-prompt {args.late_prompt}")
     return flags
 
 

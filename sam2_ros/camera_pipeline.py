@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -25,6 +26,7 @@ from sam2_ros import conversions
 from sam2_ros.camera_inputs import CameraInputs
 from sam2_ros.diagnostics import CameraStatistics
 from sam2_ros.engine import PromptError, PromptResult, Sam2Model, StreamingPredictor
+from sam2_ros.engine.objects_file import SavedObjects
 from sam2_ros.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.overlay import draw_overlay
@@ -159,6 +161,22 @@ class CameraPipeline:
         self.predictor.reset()
         self.labels.clear()
         self.tracked.clear()
+
+    def save_objects(self, path: Path) -> list[int]:
+        """Write the objects (memories, ids, labels) to ``path``; their ids."""
+        self.predictor.save_objects(path, self.labels)
+        return self.predictor.object_ids
+
+    def restore_objects(self, saved: SavedObjects) -> list[int]:
+        """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
+        the next frame on (earlier frames can no longer be prompted); their ids."""
+        labels = self.predictor.restore_objects(saved)
+        self.labels.clear()
+        self.labels.update(labels)
+        self.tracked.clear()
+        with self._clicks_lock:
+            self._clicks.clear()
+        return self.predictor.object_ids
 
     # ---- inputs (executor threads) --------------------------------------------------------------
 

@@ -35,12 +35,14 @@ from sam2_ros.diagnostics import camera_status
 from sam2_ros.engine import (
     CheckpointError,
     ModelConfigError,
+    ObjectsFileError,
     PromptError,
     PromptResult,
     Sam2Model,
     load_model,
 )
 from sam2_ros.frame_stamps import stamp_ns, stamp_text
+from sam2_ros.object_store import ObjectNameError, ObjectStore
 from sam2_ros.params import (
     PARAMETERS,
     NodeParams,
@@ -49,7 +51,7 @@ from sam2_ros.params import (
     expected_checkpoint,
     parse,
 )
-from sam2_ros.srv import AddPrompt, RemoveObject
+from sam2_ros.srv import AddPrompt, ObjectsFile, RemoveObject
 from sam2_ros.tracking_worker import TrackingWorker, WorkerStoppedError
 
 try:  # a ROS 2 install has tf2; without it rviz clicks must be in the camera's frame
@@ -143,6 +145,11 @@ class Sam2Node(LifecycleNode):
             RemoveObject, "~/remove_object", self._on_remove_object, callback_group=service_group
         )
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=service_group)
+        for name, callback in (
+            ("~/save_objects", self._on_save_objects),
+            ("~/load_objects", self._on_load_objects),
+        ):
+            self.create_service(ObjectsFile, name, callback, callback_group=service_group)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -194,6 +201,8 @@ class Sam2Node(LifecycleNode):
             self._process_frame, self._on_frame_error, params.drop_frames, params.queue_size
         )
         self._worker.start()
+        if params.load_objects_on_activate:
+            self._load_on_activate(params.load_objects_on_activate)
         for camera in self._cameras.values():
             camera.start(self._worker.submit_frame, self._worker.call, self._input_group)
         if params.rviz_click_topic:
@@ -222,8 +231,15 @@ class Sam2Node(LifecycleNode):
 
     @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop tracking and forget every object and memory."""
+        """Stop tracking (saving the objects if asked to) and forget every object and memory."""
         self._stop_tracking("node deactivated")
+        name = self._params.save_objects_on_deactivate
+        if name:
+            try:
+                saved = self._save_objects(self._cameras.values(), name)
+                self.get_logger().info(f"saved objects before deactivating: {saved}")
+            except (OSError, ObjectNameError) as err:
+                self.get_logger().error(f"could not save objects as {name!r}: {err}")
         self._forget_objects()
         self.get_logger().info("inactive: tracking stopped, all objects forgotten")
         return super().on_deactivate(state)
@@ -363,6 +379,66 @@ class Sam2Node(LifecycleNode):
             f"object {answer.object_id} on camera {camera.name}, frame {answer.frame_index} "
             f"(stamp {stamp_text(frame_stamp)}), score {answer.score:.3f}"
         )
+        return response
+
+    def _cameras_named(self, camera_name: str) -> list[CameraPipeline]:
+        """The named camera, or every camera for ''."""
+        if camera_name or not self._cameras:
+            return [self._camera_for(camera_name)]
+        return list(self._cameras.values())
+
+    def _save_objects(self, cameras: Any, name: str) -> str:
+        """Save each camera's objects (tracking thread, or tracking stopped); what was saved."""
+        store = ObjectStore(self._params.objects_dir)
+        saved = [(camera, store.path(name, camera.name)) for camera in cameras]
+        return ", ".join(
+            f"camera {camera.name}: objects {camera.save_objects(path)} in {path}"
+            for camera, path in saved
+        )
+
+    def _load_objects(self, cameras: list[CameraPipeline], name: str) -> list[int]:
+        """Read every camera's file first, then restore them all (all or nothing)."""
+        store = ObjectStore(self._params.objects_dir)
+        files = [(c, c.predictor.read_objects(store.path(name, c.name))) for c in cameras]
+        return [object_id for camera, saved in files for object_id in camera.restore_objects(saved)]
+
+    def _load_on_activate(self, name: str) -> None:
+        store = ObjectStore(self._params.objects_dir)
+        for camera in self._cameras.values():
+            path = store.path(name, camera.name)
+            if not path.is_file():
+                self.get_logger().warning(f"camera {camera.name}: no saved objects at {path}")
+                continue
+            try:
+                ids = camera.restore_objects(camera.predictor.read_objects(path))
+            except ObjectsFileError as err:
+                self.get_logger().error(f"camera {camera.name}: saved objects not loaded: {err}")
+                continue
+            self.get_logger().info(f"camera {camera.name}: loaded objects {ids} from {path}")
+
+    @guarded_service
+    def _on_save_objects(self, request: Any, response: Any) -> Any:
+        try:
+            cameras = self._cameras_named(request.camera_name)
+            ObjectStore(self._params.objects_dir).path(request.name, "camera")
+            saved = self._wait(self._submit(lambda: self._save_objects(cameras, request.name)))
+        except (PromptError, ObjectNameError, OSError) as err:
+            response.success, response.message = False, f"not saved: {err}"
+            return response
+        response.object_ids = [i for camera in cameras for i in camera.predictor.object_ids]
+        response.success, response.message = True, saved
+        return response
+
+    @guarded_service
+    def _on_load_objects(self, request: Any, response: Any) -> Any:
+        try:
+            cameras = self._cameras_named(request.camera_name)
+            ids = self._wait(self._submit(lambda: self._load_objects(cameras, request.name)))
+        except (PromptError, ObjectNameError, ObjectsFileError) as err:
+            response.success, response.message = False, f"not loaded: {err}"
+            return response
+        response.success, response.object_ids = True, ids
+        response.message = f"loaded objects {ids} on {[c.name for c in cameras]}"
         return response
 
     @guarded_service

@@ -10,6 +10,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
+from sam2_ros.object_store import ObjectNameError, ObjectStore
 from sam2_ros.paths import model_dir
 
 AUTO = "auto"
@@ -91,6 +92,19 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "false: process every frame in order (reliable input QoS, bounded queue; bag replay).",
     ),
     "queue_size": (30, "Input queue depth per camera when drop_frames is false."),
+    "objects_dir": (
+        "~/.ros/sam2_ros/objects",
+        "Folder of saved objects: ~/save_objects and ~/load_objects use "
+        "<objects_dir>/<name>.<camera>.safetensors.",
+    ),
+    "load_objects_on_activate": (
+        "",
+        "Saved objects to load on activate, by name ('' = none; a missing file is a warning).",
+    ),
+    "save_objects_on_deactivate": (
+        "",
+        "Name to save every camera's objects under before deactivate forgets them ('' = none).",
+    ),
     "image_reliability": (
         AUTO,
         "Reliability of the image subscriptions when drop_frames is true: auto (reliable when "
@@ -145,6 +159,9 @@ class NodeParams:
     queue_size: int
     image_reliability: str
     overlay_clicks: bool
+    objects_dir: str
+    load_objects_on_activate: str
+    save_objects_on_deactivate: str
 
 
 def descriptor(name: str) -> ParameterDescriptor:
@@ -253,6 +270,13 @@ def parse(values: dict[str, Any]) -> NodeParams:
             f"image_reliability {values['image_reliability']!r} must be one of "
             f"{', '.join(RELIABILITY_MODES)}"
         )
+    store = ObjectStore(str(values["objects_dir"]))
+    for name in ("load_objects_on_activate", "save_objects_on_deactivate"):
+        if values[name]:
+            try:
+                store.path(values[name], "camera")
+            except ObjectNameError as err:
+                raise ParameterError(f"{name}: {err}") from err
     model_cfg = str(values["model_cfg"])
     return NodeParams(
         model_cfg=model_cfg,
@@ -275,6 +299,9 @@ def parse(values: dict[str, Any]) -> NodeParams:
         queue_size=int(values["queue_size"]),
         image_reliability=str(values["image_reliability"]),
         overlay_clicks=bool(values["overlay_clicks"]),
+        objects_dir=str(values["objects_dir"]),
+        load_objects_on_activate=str(values["load_objects_on_activate"]),
+        save_objects_on_deactivate=str(values["save_objects_on_deactivate"]),
     )
 
 

@@ -88,13 +88,32 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     assert "ratio_ours_over_official" in done.stdout
 
 
+def test_bench_times_a_late_prompt(tmp_path):
+    out = tmp_path / "late.json"
+    done = sam2_ros(
+        "bench",
+        *("--late-prompt", "2", "--frames", "2", "--warmup", "0", "--image-size", "128"),
+        *("--device", "cpu", "--width", "160", "--height", "120", "--json", str(out)),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "late-prompt" and results["late_by_frames"] == 2
+    assert results["late_prompt_ms_alone_median"] > 0
+    assert results["late_prompt_ms_with_3_others_median"] > 0
+    assert results["d_times_one_object_frame_ms"] == pytest.approx(
+        2 * results["one_object_frame_ms_median"]
+    )
+    assert results["history_bytes_per_frame"] > 0
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
         (["--frames", "0"], "--frames: must be at least 1"),
         (["--image-size", "300"], "image_size 300 is invalid"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
-        (["--node", "--compare-official"], "run it without --node"),
+        (["--node", "--compare-official"], "choose one of --compare-official, --node"),
+        (["--late-prompt", "0"], "--late-prompt: must be at least 1"),
         (["--objects", "0", "--compare-official"], "needs at least one object"),
         (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
     ],

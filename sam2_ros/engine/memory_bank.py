@@ -91,6 +91,11 @@ class MemoryBank:
         """Frame indices of an object's conditioning memories."""
         return list(self._objects[object_id].conditioning)
 
+    @property
+    def maskmem_pos_enc(self) -> list[torch.Tensor]:
+        """The spatial encoding of memories ([] before the first memory)."""
+        return list(self._maskmem_pos_enc or [])
+
     def set_maskmem_pos_enc(self, maskmem_pos_enc: list[torch.Tensor]) -> None:
         """Keep one copy of the (constant) spatial encoding of memories."""
         if self._maskmem_pos_enc is None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -71,6 +72,19 @@ class Sam2Model:
     model_cfg: str
     checkpoint: Path | None
     image_size: int
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def weights_fingerprint(self) -> str:
+        """SHA-256 over the state dict (names, dtypes, shapes, values), computed once: memories
+        made with one set of weights mean nothing to another."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for name, tensor in sorted(self.sam.state_dict().items()):
+                value = tensor.detach().to("cpu").contiguous()
+                digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+                digest.update(value.view(torch.uint8).numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:

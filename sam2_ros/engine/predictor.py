@@ -27,6 +27,15 @@ from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2_ros.engine.history import FrameHistory, HistoryFrame
 from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank, ObjectMemory
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
+from sam2_ros.engine.objects_file import (
+    ModelIdentity,
+    ObjectsFileError,
+    SavedObject,
+    SavedObjects,
+    check_saved_tensors,
+    read_objects,
+    write_objects,
+)
 from sam2_ros.engine.preprocess import check_frame, to_model_input
 from sam2_ros.engine.prompts import Prompt, PromptError, make_prompt, to_point_inputs
 from sam2_ros.engine.results import PromptResult, TrackResult
@@ -107,6 +116,7 @@ class StreamingPredictor:
             max_conditioning_frames=max_conditioning_frames,
         )
         self._frame: Frame | None = None
+        self._frame_index = -1  # of the last tracked frame (loaded objects continue from theirs)
         self._outputs: dict[int, ObjectOutput] = {}  # every object, on the last frame
         self._pending: dict[int, PendingPrompt] = {}
         self._next_object_id = 1
@@ -119,7 +129,7 @@ class StreamingPredictor:
     @property
     def frame_index(self) -> int:
         """Index of the last tracked frame (-1 before the first one)."""
-        return -1 if self._frame is None else self._frame.index
+        return self._frame_index
 
     @property
     def history_frames(self) -> int:
@@ -150,7 +160,7 @@ class StreamingPredictor:
             frame = Frame(self.frame_index + 1, height, width, image)
             objects = list(self._outputs)
             self._outputs = self._track_objects(frame, objects) if objects else {}
-            self._frame = frame
+            self._frame, self._frame_index = frame, frame.index
             self._bank.release_unreachable(frame.index)
             self._history.push(HistoryFrame(frame, {i: self._state(i) for i in objects}))
             return self.result()
@@ -223,19 +233,101 @@ class StreamingPredictor:
         self._outputs.clear()
         self._pending.clear()
         self._history.clear()
-        self._frame = None
+        self._frame, self._frame_index = None, -1
+
+    def save_objects(self, path: str | Path, labels: dict[int, str] | None = None) -> int:
+        """Write every object's memory bank, output, id and label (``labels``), the next object id
+        and the last frame index to a safetensors file; bytes written. Prompts on the last frame
+        that are not memory yet are saved as the memory they become. The prompt history is not
+        saved."""
+        with self.model.inference():
+            memories = self._memories_with_prompts_committed()
+        saved = SavedObjects(
+            model=self._identity(),
+            objects=[
+                SavedObject(object_id, (labels or {}).get(object_id, ""), memory, output)
+                for (object_id, output), memory in zip(self._outputs.items(), memories, strict=True)
+            ],
+            next_object_id=self._next_object_id,
+            last_frame_index=self._frame_index,
+            maskmem_pos_enc=self._bank.maskmem_pos_enc,
+        )
+        return write_objects(Path(path), saved)
+
+    def load_objects(self, path: str | Path) -> dict[int, str]:
+        """Replace the tracked objects by a file's (see :meth:`save_objects`); their labels. The
+        next tracked frame continues the saved frame numbering, so SAM 2 sees the loaded
+        memories as the recent past. Raises :class:`ObjectsFileError` (state unchanged) for a
+        file that is missing, corrupt, or made with another config, resolution or weights."""
+        return self.restore_objects(self.read_objects(path))
+
+    def read_objects(self, path: str | Path) -> SavedObjects:
+        """Read and check an objects file against this predictor (nothing changes yet)."""
+        saved = read_objects(Path(path), self.model.device)
+        ours = self._identity()
+        if (saved.model.model_cfg, saved.model.image_size) != (ours.model_cfg, ours.image_size):
+            raise ObjectsFileError(
+                f"{path} was saved with {saved.model.describe()}; this node runs {ours.describe()}"
+            )
+        if saved.model.weights != ours.weights:
+            raise ObjectsFileError(
+                f"{path} was saved with other weights for {ours.describe()} (fingerprint "
+                f"{saved.model.weights[:12]}, this model's {ours.weights[:12]}): memories are "
+                "only valid for the weights that made them"
+            )
+        if len(saved.objects) > self.max_objects:
+            raise ObjectsFileError(
+                f"{path} holds {len(saved.objects)} objects but max_objects is {self.max_objects}"
+            )
+        check_saved_tensors(saved, self.model)
+        return saved
+
+    def restore_objects(self, saved: SavedObjects) -> dict[int, str]:
+        """Make ``saved`` (from :meth:`read_objects`) the tracked objects; their labels."""
+        self.reset()
+        if saved.maskmem_pos_enc:
+            self._bank.set_maskmem_pos_enc(saved.maskmem_pos_enc)
+        for obj in saved.objects:
+            self._bank.restore(obj.object_id, obj.memory)
+            self._outputs[obj.object_id] = obj.output
+        self._next_object_id = saved.next_object_id
+        self._frame_index = saved.last_frame_index
+        return {obj.object_id: obj.label for obj in saved.objects}
+
+    def _identity(self) -> ModelIdentity:
+        model = self.model
+        return ModelIdentity(model.model_cfg, model.image_size, model.weights_fingerprint())
+
+    def _memories_with_prompts_committed(self) -> list[ObjectMemory]:
+        """Every object's memory as it will be once prompts on the last frame are encoded (they
+        are, here, and then put back to wait for the next frame as before)."""
+        waiting = dict(self._pending)
+        before = {object_id: self._bank.snapshot(object_id) for object_id in waiting}
+        self._commit_pending(self._frame, list(waiting))
+        memories = [self._bank.snapshot(i) or ObjectMemory() for i in self._outputs]
+        for object_id, memory in before.items():
+            self._bank.restore(object_id, memory)
+        self._pending = waiting
+        return memories
 
     def memory_bytes(self) -> int:
         """Bytes of tracking state held: memory bank, last frame, per-object outputs, prompts
         waiting to become memory and the prompt history."""
-        tensors = [*self._bank.tensors(), *self._history.tensors()]
+        return distinct_nbytes([*self._live_tensors(), *self._history.tensors()])
+
+    def history_bytes(self) -> int:
+        """Bytes held only for the prompt history (earlier frames and memories)."""
+        return self.memory_bytes() - distinct_nbytes(self._live_tensors())
+
+    def _live_tensors(self) -> list[torch.Tensor]:
+        tensors = list(self._bank.tensors())
         for output in self._outputs.values():
             tensors.extend(output.tensors())
         for pending in self._pending.values():
             tensors.extend(pending.tensors())
         if self._frame is not None:
             tensors.extend(self._frame.tensors())
-        return distinct_nbytes(tensors)
+        return tensors
 
     def _check_known(self, object_id: int) -> None:
         if object_id not in self._outputs:
