@@ -24,16 +24,25 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
 from sam2_ros import conversions
+from sam2_ros.camera_depth import DepthError, lift_objects
+from sam2_ros.depth_pairing import DepthBuffer
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
     ModelConfigError,
     PromptError,
     StreamingPredictor,
+    TrackResult,
 )
+from sam2_ros.frame_stamps import stamp_ns, stamp_text
+from sam2_ros.lifting import LiftedObject
+from sam2_ros.objects_3d_msgs import to_objects_3d_msg
+from sam2_ros.params import image_topic_base
 from sam2_ros.paths import package_share
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+OBJECTS_3D_TYPE = "sam2_ros/msg/Objects3D"
 OUTPUT_TYPES = {
     "masks": "sam2_ros/msg/ObjectMasks",
     "occlusion": "sam2_ros/msg/OcclusionScores",
@@ -131,6 +140,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--storage", choices=["mcap", "sqlite3"], default="mcap", help="output storage format"
     )
     parser.add_argument("--occlusion-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--depth-topic", help="registered depth Image topic: also write /sam2/<camera>/objects_3d"
+    )
+    parser.add_argument(
+        "--camera-info-topic",
+        help="CameraInfo of the colour camera (default: the image topic's sibling camera_info)",
+    )
+    parser.add_argument("--depth-scale", type=float, default=0.001, help="metres per 16UC1 unit")
+    parser.add_argument(
+        "--depth-max-time-diff", type=float, default=0.02, help="pairing tolerance, seconds"
+    )
+    parser.add_argument(
+        "--depth-range", type=float, nargs=2, default=[0.1, 10.0], help="valid depth, metres"
+    )
+    parser.add_argument("--min-depth-points", type=int, default=20)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,15 +202,20 @@ def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: l
                 f"topic {args.image_topic} with Image or CompressedImage messages is not in "
                 f"{args.input}; image topics there: {images or 'none'}"
             )
+        depth = _depth_connections(args, reader) if args.depth_topic else []
         storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
         with Writer(args.output, version=9, storage_plugin=storage) as writer:
+            types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if depth else {})
             outputs = {
                 name: writer.add_connection(
                     f"/sam2/{args.camera_name}/{name}", msgtype, typestore=typestore
                 )
-                for name, msgtype in OUTPUT_TYPES.items()
+                for name, msgtype in types.items()
             }
-            counts = _track_messages(args, reader, connections, predictor, prompts, writer, outputs)
+            lifter = BagLifter(args, writer, outputs.get("objects_3d")) if depth else None
+            counts = _track_messages(
+                args, reader, connections + depth, predictor, prompts, writer, outputs, lifter
+            )
     finally:
         reader.close()
     missing = [p.entry for p in prompts if not p.applied]
@@ -195,14 +224,32 @@ def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: l
     return {**counts, "topics": [c.topic for c in outputs.values()]}
 
 
-def _track_messages(args, reader, connections, predictor, prompts, writer, outputs) -> dict:
+def _depth_connections(args: argparse.Namespace, reader: Any) -> list:
+    """The depth and CameraInfo connections of the bag (BagError naming what is there)."""
+    info_topic = args.camera_info_topic or (
+        image_topic_base(args.image_topic).rsplit("/", 1)[0] + "/camera_info"
+    )
+    found = []
+    for topic, msgtype in ((args.depth_topic, IMAGE_TYPES[0]), (info_topic, CAMERA_INFO_TYPE)):
+        matching = [c for c in reader.connections if c.topic == topic and c.msgtype == msgtype]
+        if not matching:
+            there = sorted(c.topic for c in reader.connections if c.msgtype == msgtype)
+            raise BagError(f"{msgtype} topic {topic} is not in {args.input}; there: {there}")
+        found += matching
+    return found
+
+
+def _track_messages(args, reader, connections, predictor, prompts, writer, outputs, lifter) -> dict:
     labels: dict[int, str] = {}
     frames = skipped = 0
     started = time.perf_counter()
     total = sum(c.msgcount for c in connections)
     for connection, timestamp, rawdata in tqdm(
-        reader.messages(connections=connections), total=total, desc="sam2-ros bag", unit="frame"
+        reader.messages(connections=connections), total=total, desc="sam2-ros bag", unit="msg"
     ):
+        if connection.topic != args.image_topic:
+            lifter.add(connection.msgtype, reader.deserialize(rawdata, connection.msgtype))
+            continue
         where = f"{args.image_topic} at bag time {timestamp / 1e9:.6f} s"
         try:
             msg = reader.deserialize(rawdata, connection.msgtype)
@@ -229,13 +276,76 @@ def _track_messages(args, reader, connections, predictor, prompts, writer, outpu
         messages["label_image"] = conversions.to_label_image_msg(header, result)
         for name, message in messages.items():
             writer.write(outputs[name], timestamp, serialize_message(message))
+        if lifter is not None:
+            lifter.frame(header, timestamp, result, labels)
         frames += 1
+    if lifter is not None:
+        lifter.finish()
     return {
         "frames": frames,
         "skipped": skipped,
         "seconds": time.perf_counter() - started,
         "objects": predictor.object_ids,
     }
+
+
+class BagLifter:
+    """Objects in 3D for a bag: each frame waits for the depth image nearest in time (which may
+    come later in the bag) before its ``objects_3d`` is written."""
+
+    def __init__(self, args: argparse.Namespace, writer: Any, connection: Any) -> None:
+        self._args, self._writer, self._connection = args, writer, connection
+        self._depth = DepthBuffer(capacity=100)
+        self._newest_depth = -1
+        self._info = None
+        self._waiting: list[tuple[Any, int, TrackResult, dict[int, str]]] = []
+
+    def add(self, msgtype: str, message: Any) -> None:
+        """A depth image or CameraInfo from the bag."""
+        if msgtype == CAMERA_INFO_TYPE:
+            self._info = message
+            return
+        stamp = stamp_ns(message.header.stamp)
+        self._depth.add(stamp, message)
+        self._newest_depth = max(self._newest_depth, stamp)
+        self._write_ready(final=False)
+
+    def frame(self, header: Any, timestamp: int, result: TrackResult, labels: dict) -> None:
+        """A tracked frame, written once its depth image can no longer come closer."""
+        self._waiting.append((header, timestamp, result, dict(labels)))
+        self._write_ready(final=False)
+
+    def finish(self) -> None:
+        """The bag ended: write the frames still waiting."""
+        self._write_ready(final=True)
+
+    def _write_ready(self, final: bool) -> None:
+        args = self._args
+        tolerance = int(args.depth_max_time_diff * 1e9)
+        while self._waiting:
+            header, timestamp, result, labels = self._waiting[0]
+            stamp = stamp_ns(header.stamp)
+            if not final and self._newest_depth < stamp:
+                return
+            self._waiting.pop(0)
+            depth = self._depth.pair(stamp, tolerance, 0.0)
+            try:
+                if depth is None:
+                    raise DepthError(f"no depth image within {args.depth_max_time_diff} s")
+                lifted = lift_objects(
+                    result.masks,
+                    depth,
+                    self._info,
+                    args.depth_scale,
+                    tuple(args.depth_range),
+                    args.min_depth_points,
+                    args.depth_topic,
+                )
+            except DepthError as err:
+                tqdm.write(f"warning: frame stamped {stamp_text(stamp)}: not lifted: {err}")
+                lifted = [LiftedObject.invalid() for _ in result.object_ids]
+            message = to_objects_3d_msg(header, args.camera_name, result.object_ids, labels, lifted)
+            self._writer.write(self._connection, timestamp, serialize_message(message))
 
 
 def _apply(predictor: StreamingPredictor, prompt: BagPrompt, labels: dict, where: str) -> None:

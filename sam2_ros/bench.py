@@ -35,6 +35,7 @@ from sam2_ros.engine import (
 )
 from sam2_ros.engine.model import resolve_device, validate_image_size
 from sam2_ros.late_prompt_bench import bench_late_prompt
+from sam2_ros.lifting import depth_to_metres, lift_all
 from sam2_ros.process_stats import rss_bytes
 from sam2_ros.synthetic import SyntheticScene
 
@@ -61,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup", type=_at_least(0), default=3, help="uncounted frames after frame 0"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile (GPU)")
+    parser.add_argument(
+        "--lift",
+        action="store_true",
+        help="also lift every frame's objects into 3D with the scene's depth (engine mode)",
+    )
     parser.add_argument(
         "--compare-official", action="store_true", help="time SAM2VideoPredictor alongside"
     )
@@ -128,7 +134,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     flags = []
     for name in ("frames", "objects", "image_size", "model_cfg", "device", "width", "height"):
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("compare_official", "node", "compile"):
+    for name in ("compare_official", "node", "compile", "lift"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
     if args.late_prompt:
@@ -183,7 +189,7 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     )
     total = args.frames + args.warmup + 1
     # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
-    names = ["ours_ms", "rss", "state"]
+    names = ["ours_ms", "rss", "state"] + (["lift_ms"] if args.lift else [])
     if official is not None:
         names += ["official_ms", "official_state", "iou_min"]
     if device.type == "cuda":
@@ -200,6 +206,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             result = ours.result()
         _sync(device)
         record["ours_ms"][index] = (time.perf_counter() - started) * 1000.0
+        if args.lift:
+            record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
         if official is not None:
             state_dict, frames = official
             started = time.perf_counter()
@@ -229,6 +237,9 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "ours_state_bytes": _growth(record["state"], baseline),
         "rss_includes_official": official is not None,
     }
+    if args.lift:
+        results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))
+        results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]
     if official is not None:
         results["official_ms_median"] = float(np.median(record["official_ms"][counted]))
         results["ratio_ours_over_official"] = (
@@ -241,6 +252,16 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         results["cuda_peak_bytes"] = _growth(record["cuda_peak"], baseline)
     results["memory_trace"] = _memory_trace(record, ["rss", "state", "cuda_allocated"])
     return results
+
+
+def _lift_ms(scene: SyntheticScene, index: int, masks: np.ndarray) -> float:
+    """Milliseconds to lift a frame's masks with its 16UC1 depth image, as the node does."""
+    millimetres = np.round(scene.depth(index) * 1000.0).astype(np.uint16)
+    k = np.array(scene.intrinsics()).reshape(3, 3)
+    started = time.perf_counter()
+    depth = depth_to_metres(millimetres, "16UC1", 0.001)
+    lift_all(masks, depth, k, (scene.width, scene.height), (0.1, 10.0), 20)
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _growth(series: np.ndarray, baseline: int) -> dict[str, float]:

@@ -161,8 +161,9 @@ class ImageSubscription:
 
 
 class CameraInputs:
-    """What one camera listens to while the node is active: its images (problems go to
-    ``report``), clicks on its image or overlay, its CameraInfo (problems go to ``log``)."""
+    """What one camera listens to while the node is active: its images and registered depth
+    images (problems go to ``report``), clicks on its image or overlay, its CameraInfo (problems
+    go to ``log``)."""
 
     def __init__(
         self,
@@ -175,6 +176,7 @@ class CameraInputs:
         on_image: Callable[[Any], None],
         on_click: ClickHandler,
         on_camera_info: Callable[[CameraInfo], None],
+        on_depth: Callable[[Any], None] | None = None,
     ) -> None:
         self._node, self._group, self._log = node, group, log
         self._subscriptions: list[Any] = []
@@ -186,6 +188,11 @@ class CameraInputs:
             params,
             group,
             report,
+        )
+        self.depth = (
+            ImageSubscription(node, Image, config.depth_topic, on_depth, params, group, report)
+            if config.depth_topic and on_depth is not None
+            else None
         )
         clicks = [(topic, "image click") for topic in config.click_topics]
         if params.overlay_clicks:
@@ -203,10 +210,14 @@ class CameraInputs:
     def check(self) -> None:
         """Periodic: image reliability and silent publishers."""
         self.images.check()
+        if self.depth is not None:
+            self.depth.check()
 
     def destroy(self) -> None:
         """Unsubscribe everything."""
         self.images.destroy()
+        if self.depth is not None:
+            self.depth.destroy()
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._subscriptions.clear()

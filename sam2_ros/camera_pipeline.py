@@ -23,6 +23,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from sam2_ros import conversions
+from sam2_ros.camera_depth import CameraDepth
 from sam2_ros.camera_inputs import CameraInputs
 from sam2_ros.diagnostics import CameraStatistics
 from sam2_ros.engine import PromptError, PromptResult, Sam2Model, StreamingPredictor
@@ -102,6 +103,18 @@ class CameraPipeline:
         self._node = node
         self._params = params
         self._outputs = CameraOutputs(node, config.name)
+        self.depth = (
+            CameraDepth(
+                node,
+                config.name,
+                config.depth_topic,
+                params,
+                log_problem,
+                self.stats.record_unpaired_depth,
+            )
+            if config.depth_topic
+            else None
+        )
         self._log_problem = log_problem
         self._inputs: CameraInputs | None = None
         self._submit_frame: Callable[[str, Any], None] | None = None
@@ -136,6 +149,7 @@ class CameraPipeline:
             on_image=self._on_image,
             on_click=self.click,
             on_camera_info=self._on_camera_info,
+            on_depth=self.depth.on_depth if self.depth is not None else None,
         )
 
     def stop(self) -> None:
@@ -145,11 +159,15 @@ class CameraPipeline:
             self._inputs = None
         with self._clicks_lock:
             self._clicks.clear()
+        if self.depth is not None:
+            self.depth.forget()
         self.camera_info = self._received_stamp = self._overlay_stamp = None
 
     def destroy(self) -> None:
         """Remove the publishers (on cleanup)."""
         self._outputs.destroy(self._node)
+        if self.depth is not None:
+            self.depth.destroy()
 
     def check_inputs(self) -> None:
         """Periodic: follow the camera's reliability, report publishers that send nothing."""
@@ -279,6 +297,8 @@ class CameraPipeline:
         engine_s = time.perf_counter() - started
         self.tracked.add(stamp_ns(message.header.stamp), result.frame_index)
         self._publish(message.header, rgb, result)
+        if self.depth is not None:
+            self.depth.publish(message.header, result, self.labels, self.camera_info)
         clock = self._node.get_clock()
         latency = clock.now() - rclpy.time.Time.from_msg(
             message.header.stamp, clock_type=clock.clock_type

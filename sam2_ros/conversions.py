@@ -15,6 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from sam2_ros.engine import TrackResult
+from sam2_ros.lifting import DEPTH_ENCODINGS, depth_to_metres
 from sam2_ros.msg import ObjectMask, ObjectMasks, ObjectPointers, OcclusionScores
 
 try:  # a ROS 2 install ships cv_bridge; the pip environment converts with rosbags-image
@@ -86,6 +87,26 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if pixel_bytes == 1:
         pixels = pixels[:, :, 0]
     return np.ascontiguousarray(convert_color(pixels, _GENERIC_AS.get(encoding, encoding), "rgb8"))
+
+
+def depth_image_to_metres(msg: Any, depth_scale: float) -> np.ndarray:
+    """Decode a depth ``sensor_msgs/Image`` (16UC1 / mono16 in ``depth_scale`` metres per unit,
+    32FC1 in metres) into ``HxW`` float32 metres."""
+    height, width, encoding, step = msg.height, msg.width, msg.encoding, msg.step
+    if encoding not in DEPTH_ENCODINGS:
+        raise ImageConversionError(
+            f"unsupported depth encoding {encoding!r}: use 16UC1 (with depth_scale) or 32FC1 "
+            "metres, e.g. a registered depth topic such as aligned_depth_to_color/image_raw"
+        )
+    dtype = np.dtype(DEPTH_ENCODINGS[encoding][0]).newbyteorder(">" if msg.is_bigendian else "<")
+    if height == 0 or width == 0 or step < width * dtype.itemsize or len(msg.data) < step * height:
+        raise ImageConversionError(
+            f"depth image {width}x{height} {encoding} with step {step} has {len(msg.data)} bytes: "
+            "empty or truncated"
+        )
+    rows = np.frombuffer(msg.data, np.uint8, count=step * height).reshape(height, step)
+    pixels = rows[:, : width * dtype.itemsize].copy().view(dtype).reshape(height, width)
+    return depth_to_metres(pixels.astype(dtype.newbyteorder("=")), encoding, depth_scale)
 
 
 def compressed_to_rgb(msg: Any) -> np.ndarray:

@@ -1,8 +1,9 @@
 """``sam2-ros demo``: the node tracking objects on a generated camera stream, end to end.
 
-Starts the real lifecycle node in its own process, publishes a synthetic scene over DDS, prompts
-two objects through ``~/add_prompt`` as a planner would, and writes what came back:
-``overlay.mp4``, ``contact_sheet.png`` and ``summary.json``.
+Starts the real lifecycle node in its own process, publishes a synthetic scene over DDS (colour,
+a registered depth image and CameraInfo), prompts two objects through ``~/add_prompt`` as a
+planner would, and writes what came back: ``overlay.mp4``, ``contact_sheet.png`` and
+``summary.json`` (with each object's 3D position per frame).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import cv2
 import numpy as np
 import torch
 from geometry_msgs.msg import Point32
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
 
 from sam2_ros.conversions import array_to_image_msg
 from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.msg import ObjectMasks, OcclusionScores
+from sam2_ros.msg import ObjectMasks, Objects3D, OcclusionScores
 from sam2_ros.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.params import expected_checkpoint, resolve_checkpoint
 from sam2_ros.srv import AddPrompt
@@ -30,6 +31,8 @@ from sam2_ros.synthetic import SyntheticScene
 
 NODE = "sam2_demo"
 CAMERA_TOPIC = "/sam2_demo_camera/image_raw"
+DEPTH_TOPIC = "/sam2_demo_camera/depth/image_raw"
+INFO_TOPIC = "/sam2_demo_camera/camera_info"
 SHEET_TILES = 8
 
 
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     params = {
         "camera_names": ["camera"],
         "image_topics": [CAMERA_TOPIC],
+        "depth_topics": [DEPTH_TOPIC],
         "image_size": image_size,
         "device": args.device,
         "drop_frames": False,
@@ -125,13 +129,28 @@ def _stream(
     masks = client.collect(ObjectMasks, f"/{NODE}/camera/masks")
     occlusion = client.collect(OcclusionScores, f"/{NODE}/camera/occlusion")
     overlays = client.collect(Image, f"/{NODE}/camera/overlay")
+    objects_3d = client.collect(Objects3D, f"/{NODE}/camera/objects_3d")
     camera = client.publisher(Image, CAMERA_TOPIC)
+    depth = client.publisher(Image, DEPTH_TOPIC)
+    info = client.publisher(CameraInfo, INFO_TOPIC)
     client.bring_up(NODE)
-    client.wait_for_subscriber(camera)
+    for publisher in (camera, depth, info):
+        client.wait_for_subscriber(publisher)
+    frame_id = "sam2_demo_camera_optical_frame"
+    info.publish(
+        CameraInfo(
+            header=Header(frame_id=frame_id),
+            width=scene.width,
+            height=scene.height,
+            k=scene.intrinsics(),
+        )
+    )
 
     def publish(index: int) -> tuple[Header, float]:
-        header = Header(frame_id="sam2_demo_camera_optical_frame")
+        header = Header(frame_id=frame_id)
         header.stamp = client.node.get_clock().now().to_msg()
+        millimetres = np.round(scene.depth(index) * 1000.0).astype(np.uint16)
+        depth.publish(array_to_image_msg(millimetres, "16UC1", header))
         camera.publish(array_to_image_msg(scene.frame(index), "rgb8", header))
         return header, time.perf_counter()
 
@@ -158,8 +177,10 @@ def _stream(
         latencies.append(time.perf_counter() - sent)
         overlays.wait_stamp(header)
         occlusion.wait_stamp(header)
+        objects_3d.wait_stamp(header)
     elapsed = time.perf_counter() - started
     tracked = [m for m in occlusion.messages if len(m.object_ids)]
+    lifted = [m for m in objects_3d.messages if m.objects]
     _write_video(overlays.messages, output / "overlay.mp4")
     _write_contact_sheet(overlays.messages, output / "contact_sheet.png")
     latency_ms = np.array(latencies) * 1000.0
@@ -180,11 +201,20 @@ def _stream(
                 "occluded": [
                     bool(m.occluded[list(m.object_ids).index(object_id)]) for m in tracked
                 ],
+                "position_m": [_position(m, object_id) for m in lifted],
             }
             for object_id, label in labels.items()
         },
         "node_log": str(node.log_path),
     }
+
+
+def _position(objects: Objects3D, object_id: int) -> list[float] | None:
+    """An object's 3D position on a frame, rounded to mm (None where it could not be lifted)."""
+    entry = next(o for o in objects.objects if o.object_id == object_id)
+    if not entry.valid:
+        return None
+    return [round(entry.position.x, 3), round(entry.position.y, 3), round(entry.position.z, 3)]
 
 
 def _bgr(msg: Image) -> np.ndarray:

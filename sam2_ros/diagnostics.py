@@ -26,6 +26,7 @@ class CameraSnapshot:
     bad_frames: int
     objects: int
     memory_bytes: int
+    frames_without_depth: int
     input_problem: str  # '' = none: why frames do not arrive
 
 
@@ -40,6 +41,12 @@ class CameraStatistics:
         self._frames = self._skipped = self._bad = self._objects = self._memory = 0
         self._last_received = float("-inf")
         self._input_problem = ""
+        self._without_depth = 0
+
+    def record_unpaired_depth(self) -> None:
+        """A tracked frame for which no depth image was paired."""
+        with self._lock:
+            self._without_depth += 1
 
     def record_received(self) -> None:
         """A frame arrived from the camera: whatever kept frames away is over."""
@@ -94,6 +101,7 @@ class CameraStatistics:
                 bad_frames=self._bad,
                 objects=self._objects,
                 memory_bytes=self._memory,
+                frames_without_depth=self._without_depth,
                 input_problem=self._input_problem,
             )
 
@@ -112,6 +120,7 @@ def camera_status(
         "bad_frames": str(snap.bad_frames),
         "objects": str(snap.objects),
         "memory_bank_bytes": str(snap.memory_bytes),
+        "frames_without_depth": str(snap.frames_without_depth),
         "device": device,
     }
     healthy = snap.fps > 0.0 and not snap.input_problem

@@ -56,6 +56,23 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "(geometry_msgs/Point): clicks on the overlay in rqt_image_view start objects on that "
         "camera.",
     ),
+    "depth_topics": (
+        [""],
+        "One depth image topic per camera, registered to its colour image (16UC1 or 32FC1); "
+        "'' = no 3D for that camera.",
+    ),
+    "depth_scale": (0.001, "Metres per unit of 16UC1 depth images."),
+    "depth_range": ([0.1, 10.0], "Depths outside [min, max] metres are invalid."),
+    "depth_max_time_diff": (
+        0.02,
+        "Seconds between a frame's and its depth image's stamps at most.",
+    ),
+    "depth_wait": (
+        0.1,
+        "Seconds to wait for a frame's depth image after its masks are ready.",
+    ),
+    "min_depth_points": (20, "Valid depth pixels an object needs to be lifted into 3D."),
+    "max_points_per_object": (2000, "Most points per object in ~/<camera>/object_points."),
     "rviz_click_topic": (
         "/clicked_point",
         "rviz2 'Publish Point' topic: a 3D click projected into a camera starts an object; "
@@ -128,6 +145,7 @@ class CameraConfig:
     image_topic: str
     camera_info_topic: str  # '' = none
     click_topics: tuple[str, ...]  # () = none
+    depth_topic: str  # '' = none
 
     @property
     def compressed(self) -> bool:
@@ -160,6 +178,12 @@ class NodeParams:
     image_reliability: str
     overlay_clicks: bool
     objects_dir: str
+    depth_scale: float
+    depth_range: tuple[float, float]
+    depth_max_time_diff: float
+    depth_wait: float
+    min_depth_points: int
+    max_points_per_object: int
     load_objects_on_activate: str
     save_objects_on_deactivate: str
 
@@ -177,7 +201,10 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
     for name, (default, _) in PARAMETERS.items():
         value = values[name]
         if isinstance(default, list):
-            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            kind = (int, float) if isinstance(default[0], float) else type(default[0])
+            ok = isinstance(value, list | tuple) and all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in value
+            )
             value = list(value) if ok else value
         elif isinstance(default, bool):
             ok = isinstance(value, bool)
@@ -190,7 +217,8 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
         if not ok:
             raise ParameterError(
                 f"parameter {name} must be a {type(default).__name__}"
-                f"{' of strings' if isinstance(default, list) else ''}, got {value!r}"
+                f"{' of ' + type(default[0]).__name__ + 's' if isinstance(default, list) else ''}"
+                f", got {value!r}"
             )
         checked[name] = value
     return checked
@@ -210,12 +238,15 @@ def mouse_topics(base_topic: str) -> tuple[str, str]:
 
 
 def _per_camera(name: str, values: list[str], count: int) -> list[str]:
-    if values == [AUTO]:
-        return [AUTO] * count
+    """One value per camera; a single default value (``auto``, or ``''`` for depth) is every
+    camera's."""
+    default = PARAMETERS[name][0]
+    if values == default:
+        return default * count
     if len(values) != count:
         raise ParameterError(
             f"{name} has {len(values)} entries but there are {count} cameras: give one per camera "
-            f"(or ['{AUTO}'])"
+            f"(or {default})"
         )
     return values
 
@@ -237,6 +268,7 @@ def parse(values: dict[str, Any]) -> NodeParams:
         raise ParameterError(f"image_topics {topics} must be valid topic names")
     infos = _per_camera("camera_info_topics", list(values["camera_info_topics"]), len(names))
     clicks = _per_camera("click_topics", list(values["click_topics"]), len(names))
+    depths = _per_camera("depth_topics", list(values["depth_topics"]), len(names))
     cameras = tuple(
         CameraConfig(
             name=name,
@@ -247,8 +279,11 @@ def parse(values: dict[str, Any]) -> NodeParams:
             click_topics=(
                 mouse_topics(image_topic_base(topic)) if click == AUTO else (click,) * bool(click)
             ),
+            depth_topic=depth,
         )
-        for name, topic, info, click in zip(names, topics, infos, clicks, strict=True)
+        for name, topic, info, click, depth in zip(
+            names, topics, infos, clicks, depths, strict=True
+        )
     )
     image_size = int(values["image_size"])
     if image_size != 0 and (image_size % 32 or not 128 <= image_size <= 2048):
@@ -270,6 +305,19 @@ def parse(values: dict[str, Any]) -> NodeParams:
             f"image_reliability {values['image_reliability']!r} must be one of "
             f"{', '.join(RELIABILITY_MODES)}"
         )
+    depth_range = tuple(float(v) for v in values["depth_range"])
+    if len(depth_range) != 2 or not 0.0 <= depth_range[0] < depth_range[1]:
+        raise ParameterError(
+            f"depth_range {list(depth_range)} must be [min, max] with 0 <= min < max"
+        )
+    for name in ("depth_scale", "depth_max_time_diff"):
+        if not float(values[name]) > 0.0:
+            raise ParameterError(f"{name} must be > 0, got {values[name]}")
+    if float(values["depth_wait"]) < 0.0:
+        raise ParameterError(f"depth_wait must be >= 0, got {values['depth_wait']}")
+    for name in ("min_depth_points", "max_points_per_object"):
+        if int(values[name]) < 1:
+            raise ParameterError(f"{name} must be >= 1, got {values[name]}")
     store = ObjectStore(str(values["objects_dir"]))
     for name in ("load_objects_on_activate", "save_objects_on_deactivate"):
         if values[name]:
@@ -300,6 +348,12 @@ def parse(values: dict[str, Any]) -> NodeParams:
         image_reliability=str(values["image_reliability"]),
         overlay_clicks=bool(values["overlay_clicks"]),
         objects_dir=str(values["objects_dir"]),
+        depth_scale=float(values["depth_scale"]),
+        depth_range=depth_range,
+        depth_max_time_diff=float(values["depth_max_time_diff"]),
+        depth_wait=float(values["depth_wait"]),
+        min_depth_points=int(values["min_depth_points"]),
+        max_points_per_object=int(values["max_points_per_object"]),
         load_objects_on_activate=str(values["load_objects_on_activate"]),
         save_objects_on_deactivate=str(values["save_objects_on_deactivate"]),
     )

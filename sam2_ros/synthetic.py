@@ -1,5 +1,7 @@
 """A generated camera stream: textured objects moving over a textured background, one of them
-passing behind another. Deterministic, any resolution; used by the demo, benchmarks and tests."""
+passing behind another, with a registered depth image (each object a flat board at its own
+distance before a wall) and pinhole intrinsics. Deterministic, any resolution; used by the demo,
+benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -21,6 +23,13 @@ class SceneObject:
     color: tuple[int, int, int]  # RGB
     depth: int
 
+    @property
+    def distance_m(self) -> float:
+        """How far the board is from the camera (nearer for larger ``depth``)."""
+        return 3.0 - 0.5 * self.depth
+
+
+WALL_M = 4.0
 
 DEFAULT_OBJECTS = (
     SceneObject("ball", "ellipse", (0.09, 0.12), (0.18, 0.62), (0.018, -0.004), (220, 60, 40), 2),
@@ -80,6 +89,18 @@ class SyntheticScene:
             mask = self._silhouette(obj, index)
             image[mask] = self._textures[obj.name][mask]
         return image
+
+    def depth(self, index: int) -> np.ndarray:
+        """Depth in metres of frame ``index``, registered to :meth:`frame` (float32)."""
+        depth = np.full((self.height, self.width), WALL_M, np.float32)
+        for obj in sorted(self.objects, key=lambda o: o.depth):
+            depth[self._silhouette(obj, index)] = obj.distance_m
+        return depth
+
+    def intrinsics(self) -> list[float]:
+        """Row-major 3x3 ``K`` of the camera (about 53 degrees horizontal field of view)."""
+        f = float(self.width)
+        return [f, 0.0, (self.width - 1) / 2.0, 0.0, f, (self.height - 1) / 2.0, 0.0, 0.0, 1.0]
 
     def _object(self, name: str) -> SceneObject:
         return next(o for o in self.objects if o.name == name)

@@ -14,9 +14,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosgraph_msgs.msg import Clock
-from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
+from sam2_ros.msg import ObjectMasks, ObjectPointers, Objects3D, OcclusionScores
 from sam2_ros.srv import AddPrompt
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from sam2_ros.bag import sam2_ros_typestore
@@ -28,6 +28,7 @@ FRAMES = 30
 T0_NS = 1_700_000_000 * 10**9
 PERIOD_NS = 100_000_000
 RAW, COMPRESSED = "/camera/image_raw", "/camera/image_raw/compressed"
+DEPTH = "/camera/depth/image_raw"
 IMAGE_SIZE = 128
 
 
@@ -342,3 +343,44 @@ def test_use_sim_time_follows_the_replayed_clock(checkpoint_path, scene, tmp_pat
 
 def dict_of(status) -> dict[str, str]:
     return {v.key: v.value for v in status.values}
+
+
+def write_rgbd_bag(path: Path, scene, frames: int) -> Path:
+    """Colour frames, each followed in the bag by its registered depth image (a wall 2 m away,
+    at half resolution) a few milliseconds later, and a CameraInfo."""
+    typestore = sam2_ros_typestore()
+    info = CameraInfo(width=320, height=240, k=[200.0, 0, 159.5, 0, 200.0, 119.5, 0, 0, 1.0])
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
+        depth = writer.add_connection(DEPTH, "sensor_msgs/msg/Image", typestore=typestore)
+        infos = writer.add_connection(
+            "/camera/camera_info", "sensor_msgs/msg/CameraInfo", typestore=typestore
+        )
+        writer.write(infos, T0_NS - 1, serialize_message(info))
+        for index in range(frames):
+            header, time_ns = _header(index), T0_NS + index * PERIOD_NS
+            image = array_to_image_msg(scene.frame(index), "rgb8", header)
+            writer.write(raw, time_ns, serialize_message(image))
+            wall = np.full((120, 160), 2000, np.uint16)
+            writer.write(
+                depth,
+                time_ns + 5_000_000,
+                serialize_message(array_to_image_msg(wall, "16UC1", header)),
+            )
+    return path
+
+
+def test_bag_with_depth_writes_objects_3d_per_frame(bags, scene, checkpoint_path, tmp_path):
+    frames = 14  # the prompts file's last prompt is at frame 12
+    bags = dict(bags, rgbd=write_rgbd_bag(tmp_path / "rgbd", scene, frames))
+    output = tmp_path / "out"
+    assert run_bag(bags, checkpoint_path, output, "--depth-topic", DEPTH, source="rgbd") == 0
+    outputs = read_outputs(output)
+    masks = masks_by_frame(outputs)
+    lifted = [deserialize_message(raw, Objects3D) for _, raw in outputs["/sam2/camera/objects_3d"]]
+    assert [m.header for m in lifted] == [m.header for m in masks] and len(lifted) == frames
+    for entry, mask in zip(lifted, masks, strict=True):
+        assert [o.object_id for o in entry.objects] == [o.object_id for o in mask.objects]
+        for obj in entry.objects:
+            assert obj.valid and obj.position.z == pytest.approx(2.0)
+            assert obj.label in ("ball", "crate")

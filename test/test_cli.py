@@ -72,12 +72,14 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
         "--height",
         "120",
         "--compare-official",
+        "--lift",
         "--json",
         str(out),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
     assert results["mode"] == "engine" and results["objects"] == 2
+    assert results["lift_ms_median"] > 0 and results["ratio_lift_over_engine"] > 0
     assert results["ours_ms_median"] > 0 and results["official_ms_median"] > 0
     assert results["ratio_ours_over_official"] == pytest.approx(
         results["ours_ms_median"] / results["official_ms_median"]
@@ -166,3 +168,5 @@ def test_demo_writes_its_outputs_and_warns_without_a_checkpoint(tmp_path):
     assert summary["frames"] == 4 and summary["random_weights"] is random_weights
     assert set(summary["objects"]) == {"1", "2"}
     assert all(len(o["occlusion_score"]) == 4 for o in summary["objects"].values())
+    positions = [p for o in summary["objects"].values() for p in o["position_m"]]
+    assert len(positions) == 8 and all(p is None or 1.0 <= p[2] <= 4.0 for p in positions)

@@ -1,0 +1,54 @@
+"""Pairing each tracked colour frame with the depth image nearest in time.
+
+Depth images arrive on their own topic, sometimes after the colour frame they belong to has been
+tracked (a 1 MB depth image can trail its colour frame by 100 ms under default DDS settings). The
+buffer keeps the last depth images by stamp; the tracking thread asks for a frame's partner and
+waits a bounded time for it while subscription callbacks keep adding depth images.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+CAPACITY = 30
+
+
+class DepthBuffer:
+    """The last depth images by stamp (nanoseconds), thread-safe."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._items: deque[tuple[int, Any]] = deque(maxlen=capacity)
+        self._arrived = threading.Condition()
+
+    def add(self, stamp: int, item: Any) -> None:
+        """A depth image arrived (subscription callback)."""
+        with self._arrived:
+            self._items.append((stamp, item))
+            self._arrived.notify_all()
+
+    def clear(self) -> None:
+        """Forget every depth image."""
+        with self._arrived:
+            self._items.clear()
+
+    def pair(self, stamp: int, max_diff: int, wait_s: float) -> Any | None:
+        """The depth image nearest to ``stamp`` within ``max_diff`` (None if there is none).
+
+        While no depth image stamped at or after ``stamp`` has arrived, a closer one may still
+        come: wait for it up to ``wait_s`` seconds.
+        """
+        deadline = time.monotonic() + wait_s
+        with self._arrived:
+            while True:
+                items = list(self._items)
+                complete = any(s >= stamp for s, _ in items)
+                remaining = deadline - time.monotonic()
+                if complete or remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+        near = [(abs(s - stamp), i, item) for i, (s, item) in enumerate(items)]
+        near = [entry for entry in near if entry[0] <= max_diff]
+        return min(near, key=lambda entry: entry[:2])[2] if near else None
