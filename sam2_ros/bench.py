@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile (GPU)")
     parser.add_argument(
+        "--save-objects",
+        action="store_true",
+        help="save the tracked objects at the end and report the file size (engine mode)",
+    )
+    parser.add_argument(
         "--lift",
         action="store_true",
         help="also lift every frame's objects into 3D with the scene's depth (engine mode)",
@@ -134,7 +139,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     flags = []
     for name in ("frames", "objects", "image_size", "model_cfg", "device", "width", "height"):
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("compare_official", "node", "compile", "lift"):
+    for name in ("compare_official", "node", "compile", "lift", "save_objects"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
     if args.late_prompt:
@@ -237,6 +242,10 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "ours_state_bytes": _growth(record["state"], baseline),
         "rss_includes_official": official is not None,
     }
+    if args.save_objects:
+        results["memory_bytes"] = ours.memory_bytes()
+        results["memory_bytes_without_history"] = ours.memory_bytes() - ours.history_bytes()
+        results["objects_file_bytes"] = ours.save_objects(workdir / "objects.safetensors")
     if args.lift:
         results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))
         results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]

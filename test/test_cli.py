@@ -73,6 +73,7 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
         "120",
         "--compare-official",
         "--lift",
+        "--save-objects",
         "--json",
         str(out),
     )
@@ -80,6 +81,7 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     results = json.loads(out.read_text())
     assert results["mode"] == "engine" and results["objects"] == 2
     assert results["lift_ms_median"] > 0 and results["ratio_lift_over_engine"] > 0
+    assert 0 < results["objects_file_bytes"] < results["memory_bytes"]
     assert results["ours_ms_median"] > 0 and results["official_ms_median"] > 0
     assert results["ratio_ours_over_official"] == pytest.approx(
         results["ours_ms_median"] / results["official_ms_median"]

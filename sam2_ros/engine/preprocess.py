@@ -36,6 +36,8 @@ def to_model_input(rgb: np.ndarray, image_size: int, device: torch.device) -> to
     ratio, 8-bit result, ImageNet normalisation) to within one grey level, and runs on the model's
     device so only the 8-bit frame crosses to a GPU.
     """
+    if not rgb.flags.writeable:  # e.g. decoded straight from a message buffer; torch needs it
+        rgb = rgb.copy()
     image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
     image = image.permute(2, 0, 1).unsqueeze(0)
     if device.type == "cpu":  # the uint8 kernel rounds like PIL does
