@@ -24,6 +24,11 @@ ARGUMENTS = {
     "node_name": ("sam2", "Node name (with node_per_camera: prefix of sam2_<camera>)."),
     "image_topic": ("", "Image topic of the (single) camera; '' keeps the parameter file's."),
     "camera_name": ("", "Name of the (single) camera; '' keeps the parameter file's."),
+    "depth_topic": (
+        "",
+        "Registered depth image of the (single) camera, for objects in 3D; '' keeps the "
+        "parameter file's.",
+    ),
     "checkpoint": ("", "SAM 2 .pt checkpoint; '' keeps the parameter file's."),
     "device": ("", "auto, cpu, cuda or cuda:N; '' keeps the parameter file's."),
     "log_level": ("info", "Logging level of the node(s)."),
@@ -87,6 +92,8 @@ def _nodes(context, *args, **kwargs) -> list:
         single_name = [value["camera_name"]] if value["camera_name"] else None
         single_topic = [value["image_topic"]] if value["image_topic"] else None
         cameras = [(value["node_name"], single_name, single_topic)]
+        if value["depth_topic"]:
+            overrides["depth_topics"] = [value["depth_topic"]]
     actions = []
     for node_name, camera_names, image_topics in cameras:
         params = dict(overrides)

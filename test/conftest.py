@@ -109,3 +109,16 @@ def mask_iou(a, b) -> float:
     """Intersection over union of two boolean masks (1.0 when both are empty)."""
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else 1.0
+
+
+def start_node(tmp_path_factory, name: str, **params):
+    """The node as its own process from this checkout, on seeded random weights at 128 px unless
+    ``params`` say otherwise, its log in a temporary folder."""
+    from sam2_ros.node_client import NodeProcess
+
+    return NodeProcess(
+        name,
+        {"allow_random_weights": True, "image_size": 128, **params},
+        tmp_path_factory.mktemp("logs") / f"{name}.log",
+        cwd=REPO_ROOT,
+    )

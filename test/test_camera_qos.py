@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, wait_log
+from conftest import start_node, wait_log
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sam2_ros.msg import ObjectMasks
@@ -42,12 +42,7 @@ def default_dds():
 
 
 def _start(client, tmp_path_factory, name: str, params: dict) -> NodeProcess:
-    node = NodeProcess(
-        name,
-        {"allow_random_weights": True, "image_size": 128, **params},
-        tmp_path_factory.mktemp("logs") / f"{name}.log",
-        cwd=REPO_ROOT,
-    )
+    node = start_node(tmp_path_factory, name, **params)
     client.bring_up(name)
     return node
 

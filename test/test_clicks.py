@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, mask_iou, wait_log
+from conftest import mask_iou, start_node, wait_log
 from geometry_msgs.msg import Point, PointStamped
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -22,7 +22,6 @@ from test_node import Camera
 
 from sam2_ros.camera_geometry import project_to_pixel
 from sam2_ros.engine import StreamingPredictor
-from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_clicks"
 RQT_CLICK_QOS = QoSProfile(
@@ -34,12 +33,7 @@ K = [200.0, 0.0, 160.0, 0.0, 210.0, 120.0, 0.0, 0.0, 1.0]
 
 @pytest.fixture(scope="module")
 def camera(client, tmp_path_factory):
-    node = NodeProcess(
-        NODE,
-        {"allow_random_weights": True, "image_size": 128, "max_objects": 8},
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
-    )
+    node = start_node(tmp_path_factory, NODE, max_objects=8)
     cam = Camera(client, NODE, "camera", "/camera/image_raw")
     client.bring_up(NODE)
     yield cam

@@ -7,7 +7,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import start_node
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -19,7 +19,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from sam2_ros.conversions import array_to_image_msg
-from sam2_ros.node_client import NodeClient, NodeProcess
+from sam2_ros.node_client import NodeClient
 
 NODE = "sam2_under_test"
 MAX_OBJECTS = 3
@@ -77,12 +77,7 @@ def set_parameter(client: NodeClient, name: str, value) -> None:
 
 @pytest.fixture(scope="module")
 def node(client, tmp_path_factory):
-    process = NodeProcess(
-        NODE,
-        {"allow_random_weights": True, "image_size": 256, "max_objects": MAX_OBJECTS},
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
-    )
+    process = start_node(tmp_path_factory, NODE, image_size=256, max_objects=MAX_OBJECTS)
     yield process
     process.stop()
 

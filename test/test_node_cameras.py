@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import start_node
 from sam2_ros.srv import RemoveObject
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from test_node import Camera, add_prompt
-
-from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_two_cameras"
 BURST = 30
@@ -18,19 +16,14 @@ BURST = 30
 
 @pytest.fixture(scope="module")
 def cameras(client, tmp_path_factory):
-    node = NodeProcess(
+    node = start_node(
+        tmp_path_factory,
         NODE,
-        {
-            "allow_random_weights": True,
-            "image_size": 128,
-            "camera_names": ["left", "right"],
-            "image_topics": ["/left/image_raw", "/right/image_raw/compressed"],
-            "drop_frames": False,
-            "queue_size": BURST,
-            "publish_overlay": False,
-        },
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
+        camera_names=["left", "right"],
+        image_topics=["/left/image_raw", "/right/image_raw/compressed"],
+        drop_frames=False,
+        queue_size=BURST,
+        publish_overlay=False,
     )
     left = Camera(client, NODE, "left", "/left/image_raw")
     right = Camera(client, NODE, "right", "/right/image_raw/compressed", compressed=True)

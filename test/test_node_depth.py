@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import start_node
 from diagnostic_msgs.msg import DiagnosticArray
 from sam2_ros.msg import Objects3D
 from sam2_ros.srv import RemoveObject
@@ -24,7 +24,6 @@ from visualization_msgs.msg import Marker, MarkerArray
 from sam2_ros.camera_depth import DepthError, lift_objects
 from sam2_ros.conversions import array_to_image_msg
 from sam2_ros.lifting import STATISTICS_SAMPLE
-from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_depth"
 K = [200.0, 0.0, 159.5, 0.0, 200.0, 119.5, 0.0, 0.0, 1.0]
@@ -33,18 +32,13 @@ WALL_MM = 2000
 
 @pytest.fixture(scope="module")
 def rgbd(client, tmp_path_factory):
-    node = NodeProcess(
+    node = start_node(
+        tmp_path_factory,
         NODE,
-        {
-            "allow_random_weights": True,
-            "image_size": 128,
-            "camera_names": ["rgbd"],
-            "image_topics": ["/rgbd/color/image_raw"],
-            "depth_topics": ["/rgbd/depth/image_raw"],
-            "max_points_per_object": 500,
-        },
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
+        camera_names=["rgbd"],
+        image_topics=["/rgbd/color/image_raw"],
+        depth_topics=["/rgbd/depth/image_raw"],
+        max_points_per_object=500,
     )
     camera = Camera(client, NODE, "rgbd", "/rgbd/color/image_raw")
     depth = client.publisher(Image, "/rgbd/depth/image_raw")

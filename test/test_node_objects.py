@@ -4,12 +4,10 @@ parameters; service callers cannot name files outside ``objects_dir``."""
 from __future__ import annotations
 
 import pytest
-from conftest import REPO_ROOT, wait_log
+from conftest import start_node, wait_log
 from sam2_ros.srv import ObjectsFile
 from std_srvs.srv import Trigger
 from test_node import Camera, add_prompt
-
-from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_objects"
 
@@ -21,17 +19,12 @@ def objects_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def camera(client, objects_dir, tmp_path_factory):
-    node = NodeProcess(
+    node = start_node(
+        tmp_path_factory,
         NODE,
-        {
-            "allow_random_weights": True,
-            "image_size": 128,
-            "objects_dir": str(objects_dir),
-            "load_objects_on_activate": "auto",
-            "save_objects_on_deactivate": "auto",
-        },
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
+        objects_dir=str(objects_dir),
+        load_objects_on_activate="auto",
+        save_objects_on_deactivate="auto",
     )
     cam = Camera(client, NODE, "camera", "/camera/image_raw")
     client.bring_up(NODE)

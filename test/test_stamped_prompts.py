@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import pytest
 from builtin_interfaces.msg import Time
-from conftest import REPO_ROOT, mask_iou
+from conftest import mask_iou, start_node
 from test_clicks import mask_of
 from test_node import Camera, add_prompt
 
 from sam2_ros.engine import StreamingPredictor
-from sam2_ros.node_client import NodeProcess
 
 NODE = "sam2_stamped"
 HISTORY = 5
@@ -22,12 +21,7 @@ HISTORY = 5
 
 @pytest.fixture(scope="module")
 def camera(client, tmp_path_factory):
-    node = NodeProcess(
-        NODE,
-        {"allow_random_weights": True, "image_size": 128, "prompt_history_frames": HISTORY},
-        tmp_path_factory.mktemp("logs") / f"{NODE}.log",
-        cwd=REPO_ROOT,
-    )
+    node = start_node(tmp_path_factory, NODE, prompt_history_frames=HISTORY)
     cam = Camera(client, NODE, "camera", "/camera/image_raw")
     client.bring_up(NODE)
     yield cam
