@@ -46,25 +46,9 @@ class FrameHistory:
         return len(self._frames) if self.size else 0
 
     def push(self, entry: HistoryFrame) -> None:
-        """Add the newest tracked frame (the oldest leaves once ``size`` are held).
-
-        The leaving frame's feature tensors take the new frame's values: the history then holds
-        the same tensors for as long as it runs, instead of allocating and freeing a frame's
-        features every frame, whose lifetimes the allocator would otherwise take hundreds of
-        frames to settle into a steady footprint.
-        """
-        if not self.size:
-            return
-        leaving = self._frames[0].frame.features if len(self._frames) == self.size else None
-        self._frames.append(entry)
-        arriving = entry.frame.features
-        if leaving is None or arriving is None:
-            return
-        pairs = list(zip(leaving.tensors(), arriving.tensors(), strict=True))
-        if all(old.shape == new.shape and old.dtype == new.dtype for old, new in pairs):
-            for old, new in pairs:
-                old.copy_(new)
-            entry.frame.features = leaving
+        """Add the newest tracked frame (the oldest leaves once ``size`` are held)."""
+        if self.size:
+            self._frames.append(entry)
 
     def indices(self) -> list[int]:
         """Frame indices held, oldest first."""
