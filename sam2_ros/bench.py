@@ -243,8 +243,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "rss_includes_official": official is not None,
     }
     if args.save_objects:
-        results["memory_bytes"] = ours.memory_bytes()
-        results["memory_bytes_without_history"] = ours.memory_bytes() - ours.history_bytes()
+        results["memory_bytes"] = memory = ours.memory_bytes()
+        results["memory_bytes_without_history"] = memory - ours.history_bytes()
         results["objects_file_bytes"] = ours.save_objects(workdir / "objects.safetensors")
     if args.lift:
         results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))

@@ -111,6 +111,21 @@ def mask_iou(a, b) -> float:
     return float((a & b).sum() / union) if union else 1.0
 
 
+def tracking_pair(model, scene, name: str, max_objects: int) -> list:
+    """Two predictors fed the same two frames, each tracking ``name`` from a click on frame 0:
+    one receives a test's bad calls, the other shows what it should still equal."""
+    from sam2_ros.engine import StreamingPredictor
+
+    pair = []
+    for _ in range(2):
+        predictor = StreamingPredictor(model=model, max_objects=max_objects)
+        predictor.track(scene.frame(0))
+        predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
+        predictor.track(scene.frame(1))
+        pair.append(predictor)
+    return pair
+
+
 def start_node(tmp_path_factory, name: str, **params):
     """The node as its own process from this checkout, on seeded random weights at 128 px unless
     ``params`` say otherwise, its log in a temporary folder."""

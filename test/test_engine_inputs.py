@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import tracking_pair
 
 from sam2_ros.engine import FrameError, PromptError, StreamingPredictor
 
@@ -12,14 +13,7 @@ from sam2_ros.engine import FrameError, PromptError, StreamingPredictor
 def twins(small_model, scene):
     """Two predictors fed the same stream; only one of them receives the bad calls. Every test
     leaves them identical (that is what it checks), so they can be shared."""
-    pair = []
-    for _ in range(2):
-        predictor = StreamingPredictor(model=small_model, max_objects=2)
-        predictor.track(scene.frame(0))
-        predictor.add_prompt(points=[scene.center("ball", 0)], labels=[1])
-        predictor.track(scene.frame(1))
-        pair.append(predictor)
-    return pair
+    return tracking_pair(small_model, scene, "ball", max_objects=2)
 
 
 def _assert_still_identical(twins, scene):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import BEDROOM_DIR, IMAGE_SIZE
+from conftest import BEDROOM_DIR, IMAGE_SIZE, tracking_pair
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -123,14 +123,7 @@ def saved(small_model, scene, tmp_path) -> Path:
 @pytest.fixture()
 def tracking(small_model, scene):
     """A predictor tracking one object of its own, and its twin that receives no bad calls."""
-    pair = []
-    for _ in range(2):
-        predictor = StreamingPredictor(model=small_model, max_objects=3)
-        predictor.track(scene.frame(0))
-        predictor.add_prompt(points=[scene.center("pillar", 0)], labels=[1])
-        predictor.track(scene.frame(1))
-        pair.append(predictor)
-    return pair
+    return tracking_pair(small_model, scene, "pillar", max_objects=3)
 
 
 def _rewrite(source: Path, target: Path, header=None, tensors=None) -> Path:
