@@ -39,6 +39,11 @@ OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 ProblemLog = Callable[[str, bool], None]
 
 
+def calibration(info: CameraInfo) -> tuple:
+    """What identifies a camera's calibration: image size, optical frame and intrinsics."""
+    return info.width, info.height, info.header.frame_id, tuple(info.k)
+
+
 class CameraOutputs:
     """The lifecycle publishers of one camera."""
 
@@ -204,7 +209,13 @@ class CameraPipeline:
         self._submit_frame(self.name, message)
 
     def _on_camera_info(self, message: CameraInfo) -> None:
-        self.camera_info = message
+        """Keep the newest calibration; log when it first arrives or changes."""
+        previous, self.camera_info = self.camera_info, message
+        if previous is None or calibration(previous) != calibration(message):
+            self._node.get_logger().info(
+                f"camera {self.name}: CameraInfo {message.width}x{message.height} in frame "
+                f"'{message.header.frame_id}' (fx={message.k[0]:g}, fy={message.k[4]:g})"
+            )
 
     def _report_input_problem(self, message: str) -> None:
         self.stats.set_input_problem(message)

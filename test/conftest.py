@@ -105,6 +105,26 @@ def wait_log(rosout, node: str, pattern: str, timeout: float = 60.0) -> re.Match
     return find(list(rosout.messages))
 
 
+def publish_camera_info(client, rosout, node: str, camera: str, topic: str, info) -> None:
+    """Publish ``info`` as camera drivers do, again at 5 Hz, until ``node`` logs that ``camera``
+    has it (a single sample can reach a subscription that has not discovered the publisher yet)."""
+    from sensor_msgs.msg import CameraInfo
+
+    publisher = client.publisher(CameraInfo, topic)
+    client.wait_for_subscriber(publisher)
+    size, frame = f"{info.width}x{info.height}", info.header.frame_id
+    expected = f"camera {camera}: CameraInfo {size} in frame '{frame}'"
+
+    def logged(lines) -> bool:
+        return any(log.name == node and log.msg.startswith(expected) for log in lines)
+
+    for _ in range(300):
+        publisher.publish(info)
+        if rosout.wait_for(logged, 0.2):
+            return
+    raise AssertionError(f"{node} never logged {expected!r}")
+
+
 def mask_iou(a, b) -> float:
     """Intersection over union of two boolean masks (1.0 when both are empty)."""
     union = (a | b).sum()

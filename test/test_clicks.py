@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import mask_iou, start_node, wait_log
+from conftest import mask_iou, publish_camera_info, start_node, wait_log
 from geometry_msgs.msg import Point, PointStamped
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -94,9 +94,7 @@ def test_rviz_point_starts_an_object_at_the_projected_pixel(
 ):
     info = CameraInfo(width=320, height=240, k=K)
     info.header.frame_id = "camera_optical_frame"
-    infos = client.publisher(CameraInfo, "/camera/camera_info")
-    client.wait_for_subscriber(infos)
-    infos.publish(info)
+    publish_camera_info(client, rosout, NODE, "camera", "/camera/camera_info", info)
     first, second = scene.frame(12), scene.frame(13)
     before = {o.object_id for o in camera.step(first).objects}
     click = PointStamped()

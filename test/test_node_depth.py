@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import start_node
+from conftest import publish_camera_info, start_node
 from diagnostic_msgs.msg import DiagnosticArray
 from sam2_ros.msg import Objects3D
 from sam2_ros.srv import RemoveObject
@@ -31,7 +31,7 @@ WALL_MM = 2000
 
 
 @pytest.fixture(scope="module")
-def rgbd(client, tmp_path_factory):
+def rgbd(client, rosout, tmp_path_factory):
     node = start_node(
         tmp_path_factory,
         NODE,
@@ -42,13 +42,11 @@ def rgbd(client, tmp_path_factory):
     )
     camera = Camera(client, NODE, "rgbd", "/rgbd/color/image_raw")
     depth = client.publisher(Image, "/rgbd/depth/image_raw")
-    info = client.publisher(CameraInfo, "/rgbd/color/camera_info")
     objects = client.collect(Objects3D, f"/{NODE}/rgbd/objects_3d")
     client.bring_up(NODE)
-    client.wait_for_subscriber(info)
-    message = CameraInfo(width=320, height=240, k=K)
-    message.header.frame_id = "rgbd_optical_frame"
-    info.publish(message)
+    info = CameraInfo(width=320, height=240, k=K)
+    info.header.frame_id = "rgbd_optical_frame"
+    publish_camera_info(client, rosout, NODE, "rgbd", "/rgbd/color/camera_info", info)
     yield node, camera, depth, objects
     node.stop()
 
