@@ -30,10 +30,13 @@ from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
     ModelConfigError,
+    Sam2Model,
     StreamingPredictor,
     load_model,
 )
+from sam2_ros.engine.compiled import COMPILE_MODES, compiled_graphs
 from sam2_ros.engine.model import resolve_device, validate_image_size
+from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.late_prompt_bench import bench_late_prompt
 from sam2_ros.lifting import depth_to_metres, lift_all
 from sam2_ros.process_stats import rss_bytes
@@ -61,7 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=_at_least(0), default=3, help="uncounted frames after frame 0"
     )
-    parser.add_argument("--compile", action="store_true", help="torch.compile (GPU)")
+    parser.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default="none",
+        help="torch.compile mode; timed frame by frame against the same engine eager",
+    )
     parser.add_argument(
         "--save-objects",
         action="store_true",
@@ -73,7 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also lift every frame's objects into 3D with the scene's depth (engine mode)",
     )
     parser.add_argument(
-        "--compare-official", action="store_true", help="time SAM2VideoPredictor alongside"
+        "--compare-official",
+        nargs="?",
+        const="eager",
+        choices=("eager", "vos"),
+        help="time Meta's SAM2VideoPredictor alongside (vos: its compiled vos_optimized one)",
     )
     parser.add_argument("--node", action="store_true", help="measure the ROS node end to end")
     parser.add_argument(
@@ -139,9 +151,13 @@ def _argv(args: argparse.Namespace) -> list[str]:
     flags = []
     for name in ("frames", "objects", "image_size", "model_cfg", "device", "width", "height"):
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("compare_official", "node", "compile", "lift", "save_objects"):
+    for name in ("node", "lift", "save_objects"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
+    if args.compare_official:
+        flags.append(f"--compare-official {args.compare_official}")
+    if args.compile != "none":
+        flags.append(f"--compile {args.compile}")
     if args.late_prompt:
         flags.append(f"--late-prompt {args.late_prompt}")
     return flags
@@ -180,12 +196,19 @@ def _tensor_bytes(value: Any) -> int:
 
 
 def _bench_engine(args, scene, checkpoint, workdir) -> dict:
+    compiled = args.compile != "none"
+    # Compiled, one object more than prompted is allowed: adding it is timed at the end.
+    max_objects = max(args.objects, 1) + int(compiled)
     ours = StreamingPredictor(
-        args.model_cfg, checkpoint, args.device, args.image_size, max_objects=max(args.objects, 1)
+        args.model_cfg, checkpoint, args.device, args.image_size, max_objects=max_objects
     )
-    if args.compile:
-        ours.model.compile()
     device = ours.model.device
+    eager = None
+    if compiled:
+        eager = StreamingPredictor(model=_load(args, checkpoint), max_objects=max_objects)
+        ours.model.compile(args.compile)
+        compile_s = warm_up(ours.model, max(args.objects, 1), scene.width, scene.height)
+        graphs = compiled_graphs()
     points = _prompt_points(scene, args.objects)
     official = (
         _official(args, scene, checkpoint, workdir, points, ours.model)
@@ -195,6 +218,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     total = args.frames + args.warmup + 1
     # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
     names = ["ours_ms", "rss", "state"] + (["lift_ms"] if args.lift else [])
+    if eager is not None:
+        names += ["eager_ms"]
     if official is not None:
         names += ["official_ms", "official_state", "iou_min"]
     if device.type == "cuda":
@@ -202,19 +227,14 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     record = {name: np.zeros(total) for name in names}
     for index in tqdm(range(total), desc="sam2-ros bench", unit="frame"):
         frame = scene.frame(index)
-        _sync(device)
-        started = time.perf_counter()
-        result = ours.track(frame)
-        if index == 0:
-            for point in points:
-                ours.add_prompt(points=[point], labels=[1])
-            result = ours.result()
-        _sync(device)
-        record["ours_ms"][index] = (time.perf_counter() - started) * 1000.0
+        prompts = points if index == 0 else []
+        result, record["ours_ms"][index] = _timed_step(ours, frame, prompts)
+        if eager is not None:
+            _, record["eager_ms"][index] = _timed_step(eager, frame, prompts)
         if args.lift:
             record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
         if official is not None:
-            state_dict, frames = official
+            state_dict, frames = official[:2]
             started = time.perf_counter()
             with ours.model.inference():  # the same autocast as ours (bf16 on CUDA)
                 _, _, official_logits = next(frames)
@@ -229,6 +249,7 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             record["cuda_allocated"][index] = torch.cuda.memory_allocated(device)
             record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
     counted = slice(args.warmup + 1, None)
+    uncounted = slice(0, args.warmup + 1)
     baseline = min(100, total // 2)
     results: dict[str, Any] = {
         "mode": "engine",
@@ -242,6 +263,16 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "ours_state_bytes": _growth(record["state"], baseline),
         "rss_includes_official": official is not None,
     }
+    if eager is not None:
+        results["compile"] = args.compile
+        results["compile_warmup_s"] = compile_s
+        results["ours_warmup_frames_s"] = float(record["ours_ms"][uncounted].sum() / 1000.0)
+        results["eager_ms_median"] = float(np.median(record["eager_ms"][counted]))
+        results["ratio_compiled_over_eager"] = (
+            results["ours_ms_median"] / results["eager_ms_median"]
+        )
+        results["recompilations"] = compiled_graphs() - graphs
+        results |= _bucket_changes(ours, scene, total)
     if args.save_objects:
         results["memory_bytes"] = memory = ours.memory_bytes()
         results["memory_bytes_without_history"] = memory - ours.history_bytes()
@@ -250,10 +281,13 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))
         results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]
     if official is not None:
-        results["official_ms_median"] = float(np.median(record["official_ms"][counted]))
-        results["ratio_ours_over_official"] = (
-            results["ours_ms_median"] / results["official_ms_median"]
-        )
+        results["official"] = args.compare_official
+        results["official_setup_s"] = official[2]
+        results["official_warmup_frames_s"] = float(record["official_ms"][uncounted].sum() / 1000.0)
+        results["official_ms_median"] = median = float(np.median(record["official_ms"][counted]))
+        results["ratio_ours_over_official"] = results["ours_ms_median"] / median
+        if eager is not None:
+            results["ratio_eager_over_official"] = results["eager_ms_median"] / median
         results["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
         results["official_state_bytes"] = _growth(record["official_state"], baseline)
     if device.type == "cuda":
@@ -261,6 +295,42 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         results["cuda_peak_bytes"] = _growth(record["cuda_peak"], baseline)
     results["memory_trace"] = _memory_trace(record, ["rss", "state", "cuda_allocated"])
     return results
+
+
+def _load(args: argparse.Namespace, checkpoint: Path) -> Sam2Model:
+    return load_model(args.model_cfg, checkpoint, args.device, args.image_size)
+
+
+def _timed_step(predictor: StreamingPredictor, frame: np.ndarray, prompts: list) -> tuple:
+    """Track ``frame`` and prompt a new object at each point; the result and milliseconds."""
+    device = predictor.model.device
+    _sync(device)
+    started = time.perf_counter()
+    result = predictor.track(frame)
+    for point in prompts:
+        predictor.add_prompt(points=[point], labels=[1])
+    if prompts:
+        result = predictor.result()
+    _sync(device)
+    return result, (time.perf_counter() - started) * 1000.0
+
+
+def _bucket_changes(predictor: StreamingPredictor, scene: SyntheticScene, index: int) -> dict:
+    """The compiled engine's frames right after an object is added (which may take the batch
+    into a bucket not warmed up) and removed again: milliseconds and graphs compiled."""
+    changes = {}
+    for change in ("add", "remove"):
+        graphs = compiled_graphs()
+        point = (scene.width * 0.9, scene.height * 0.1)
+        prompts = [point] if change == "add" else []
+        if change == "remove":
+            predictor.remove_object(predictor.object_ids[-1])
+        _, changes[f"{change}_object_frame_ms"] = _timed_step(
+            predictor, scene.frame(index), prompts
+        )
+        changes[f"{change}_object_graphs_compiled"] = compiled_graphs() - graphs
+        index += 1
+    return changes
 
 
 def _lift_ms(scene: SyntheticScene, index: int, masks: np.ndarray) -> float:
@@ -304,24 +374,28 @@ def _mask_ious(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 
 
 def _official(args, scene, checkpoint, workdir, points, model):
-    """Meta's SAM2VideoPredictor on the same frames (a JPEG folder, as it reads videos)."""
+    """Meta's SAM2VideoPredictor (``vos``: ``vos_optimized``, compiled) on the same frames (a
+    JPEG folder, as it reads videos): its state, its frames and the seconds its setup took."""
     from sam2.build_sam import build_sam2_video_predictor
 
     folder = workdir / "frames"
     folder.mkdir()
     for index in range(args.frames + args.warmup + 1):
         PILImage.fromarray(scene.frame(index)).save(folder / f"{index:05d}.jpg", quality=95)
+    started = time.perf_counter()
     predictor = build_sam2_video_predictor(
         args.model_cfg,
         str(checkpoint),
         device=str(resolve_device(args.device)),
         hydra_overrides_extra=[f"++model.image_size={args.image_size}"],
+        vos_optimized=args.compare_official == "vos",
     )
     with model.inference():
         state = predictor.init_state(str(folder))
         for object_id, point in enumerate(points, start=1):
             predictor.add_new_points_or_box(state, 0, object_id, points=[point], labels=[1])
-    return state, iter(predictor.propagate_in_video(state))
+    frames = iter(predictor.propagate_in_video(state))
+    return state, frames, time.perf_counter() - started
 
 
 def _sync(device: torch.device) -> None:

@@ -41,6 +41,8 @@ from sam2_ros.engine import (
     Sam2Model,
     load_model,
 )
+from sam2_ros.engine.compiled import default_cache_dir
+from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.frame_stamps import stamp_ns, stamp_text
 from sam2_ros.object_store import ObjectNameError, ObjectStore
 from sam2_ros.params import (
@@ -179,8 +181,22 @@ class Sam2Node(LifecycleNode):
             self.get_logger().warning(
                 "running with RANDOM WEIGHTS (allow_random_weights): masks are meaningless"
             )
-        if params.compile:
-            model.compile()
+        if params.compile != "none":
+            try:
+                model.compile(params.compile, params.compile_cache_dir)
+                seconds = warm_up(model, params.max_objects)
+            except Exception as err:  # torch.compile's failures have many types (no compiler...)
+                model.release()
+                self.get_logger().error(
+                    f"configure failed: compile {params.compile} failed ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''}); set compile: none"
+                )
+                return TransitionCallbackReturn.FAILURE
+            cache = params.compile_cache_dir or default_cache_dir()
+            self.get_logger().info(
+                f"compiled ({params.compile}) and warmed up for up to {params.max_objects} "
+                f"objects in {seconds:.1f} s (cache {cache})"
+            )
         self._params, self._model = params, model
         self._cameras = {
             camera.name: CameraPipeline(self, camera, params, model, self._log_problem)

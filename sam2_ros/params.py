@@ -10,6 +10,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
+from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.object_store import ObjectNameError, ObjectStore
 from sam2_ros.paths import model_dir
 
@@ -33,7 +34,15 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         0,
         "SAM 2 input resolution (a multiple of 32 in [128, 2048]); 0 = the model default (1024).",
     ),
-    "compile": (False, "torch.compile the image encoder and memory attention (GPU; slow start)."),
+    "compile": (
+        "none",
+        "torch.compile mode of every per-frame SAM 2 component: none, default or max "
+        "(max-autotune; CUDA graphs on GPUs). Compiled in configure, kept in compile_cache_dir.",
+    ),
+    "compile_cache_dir": (
+        "",
+        "Where compiled kernels are kept between starts; '' = ~/.cache/sam2_ros/torch_compile.",
+    ),
     "camera_names": (["camera"], "One name per camera; outputs go to ~/<name>/..."),
     "image_topics": (
         ["/camera/image_raw"],
@@ -163,7 +172,8 @@ class NodeParams:
     seed: int
     device: str
     image_size: int | None
-    compile: bool
+    compile: str
+    compile_cache_dir: Path | None
     cameras: tuple[CameraConfig, ...]
     rviz_click_topic: str
     max_objects: int
@@ -186,6 +196,13 @@ class NodeParams:
     max_points_per_object: int
     load_objects_on_activate: str
     save_objects_on_deactivate: str
+
+
+def compile_mode(value: str) -> str:
+    """A valid ``compile`` mode."""
+    if value not in COMPILE_MODES:
+        raise ParameterError(f"compile {value!r} must be one of {', '.join(COMPILE_MODES)}")
+    return value
 
 
 def descriptor(name: str) -> ParameterDescriptor:
@@ -333,7 +350,8 @@ def parse(values: dict[str, Any]) -> NodeParams:
         seed=int(values["seed"]),
         device=str(values["device"]),
         image_size=image_size or None,
-        compile=bool(values["compile"]),
+        compile=compile_mode(values["compile"]),
+        compile_cache_dir=Path(cache_dir) if (cache_dir := values["compile_cache_dir"]) else None,
         cameras=cameras,
         rviz_click_topic=str(values["rviz_click_topic"]),
         max_objects=int(values["max_objects"]),

@@ -63,6 +63,8 @@ def test_click_topics_can_be_named_or_disabled():
         ({"drop_frames": "yes"}, "drop_frames must be a bool"),
         ({"click_topics": ["/a", "/b"]}, "click_topics has 2 entries but there are 1 cameras"),
         ({"image_reliability": "sometimes"}, "must be one of auto, reliable, best_effort"),
+        ({"compile": "fast"}, "compile 'fast' must be one of none, default, max"),
+        ({"compile": True}, "compile must be a str"),
     ],
 )
 def test_bad_values_are_explained(overrides, message):

@@ -23,13 +23,14 @@ run() {  # NAME [bench options]
     local name=$1
     shift
     echo "== $name"
-    python3 -m sam2_ros.cli bench --device cuda --compare-official --json "$out/$name.json" \
-        "$@" 2>>"$out/stderr.log" | grep -E "ms_median|ratio|iou|cuda_peak"
+    python3 -m sam2_ros.cli bench --device cuda --json "$out/$name.json" "$@" \
+        2>>"$out/stderr.log" | grep -E "ms_median|ratio|iou|cuda_peak|_s |recompilations|graphs"
 }
 for objects in 1 4; do
-    run "tiny_256px_${objects}obj" --image-size 256 --objects "$objects" "$@"
-    run "tiny_1024px_${objects}obj" --image-size 1024 --objects "$objects" "$@"
+    run "tiny_256px_${objects}obj" --image-size 256 --objects "$objects" --compare-official "$@"
+    run "tiny_1024px_${objects}obj" --image-size 1024 --objects "$objects" --compare-official "$@"
     run "base_plus_1024px_${objects}obj" --image-size 1024 --objects "$objects" \
-        --model-cfg configs/sam2.1/sam2.1_hiera_b+.yaml "$@"
-    run "tiny_1024px_${objects}obj_compiled" --image-size 1024 --objects "$objects" --compile "$@"
+        --model-cfg configs/sam2.1/sam2.1_hiera_b+.yaml --compare-official "$@"
+    run "tiny_1024px_${objects}obj_max_vs_vos" --image-size 1024 --objects "$objects" \
+        --compile max --compare-official vos --frames 300 "$@"
 done

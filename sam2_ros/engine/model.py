@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
+from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
@@ -72,6 +73,7 @@ class Sam2Model:
     model_cfg: str
     checkpoint: Path | None
     image_size: int
+    compile_mode: str = "none"
     _fingerprint: str | None = field(default=None, repr=False)
 
     def weights_fingerprint(self) -> str:
@@ -101,10 +103,22 @@ class Sam2Model:
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype):
                     yield
 
-    def compile(self) -> None:
-        """``torch.compile`` the image encoder and memory attention (worth it on GPUs only)."""
-        self.sam.image_encoder.forward = torch.compile(self.sam.image_encoder.forward)
-        self.sam.memory_attention.forward = torch.compile(self.sam.memory_attention.forward)
+    def compile(self, mode: str = "default", cache_dir: Path | None = None) -> None:
+        """``torch.compile`` every per-frame component (see :mod:`sam2_ros.engine.compiled`);
+        compilation itself happens on first use (:func:`sam2_ros.engine.warm_up.warm_up`)."""
+        if mode not in COMPILE_MODES:
+            modes = ", ".join(COMPILE_MODES)
+            raise ModelConfigError(f"compile mode {mode!r} is not one of {modes}")
+        if self.compiled:
+            raise ModelConfigError(f"the model is compiled already ({self.compile_mode})")
+        if mode != "none":
+            compile_components(self.sam, self.device, mode, cache_dir)
+            self.compile_mode = mode
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the components run compiled (the engine then pads batches to buckets)."""
+        return self.compile_mode != "none"
 
     def release(self) -> None:
         """Drop the network and return cached device memory to the driver."""

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from sam2.utils.misc import fill_holes_in_mask_scores
 
+from sam2_ros.engine.compiled import bucket
 from sam2_ros.engine.history import FrameHistory, HistoryFrame
 from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank, ObjectMemory
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
@@ -63,6 +64,12 @@ STREAM_NUM_FRAMES = sys.maxsize
 def _occlusion_scores(object_score_logits: torch.Tensor) -> torch.Tensor:
     """Probability that each object is not visible: 1 - sigmoid(object score logit)."""
     return 1.0 - torch.sigmoid(object_score_logits.float().view(-1))
+
+
+def _pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """``x`` with its first row repeated up to ``rows`` rows."""
+    missing = rows - x.shape[0]
+    return x if missing == 0 else torch.cat([x, x[:1].expand(missing, *x.shape[1:])])
 
 
 def _to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
@@ -460,7 +467,8 @@ class StreamingPredictor:
             return
         sam = self.model.sam
         ids = [object_id for object_id, _ in pending]
-        pred_masks = torch.cat([p.output.pred_masks for _, p in pending])
+        batch = self._batch_size(len(ids))
+        pred_masks = _pad_rows(torch.cat([p.output.pred_masks for _, p in pending]), batch)
         high_res_masks = F.interpolate(
             pred_masks,
             size=(self.model.image_size, self.model.image_size),
@@ -468,18 +476,20 @@ class StreamingPredictor:
             align_corners=False,
         )
         features = self._encode(frame)
-        vision_feats, _ = features.expand(len(ids))
+        vision_feats, _ = features.expand(batch, self.model.compiled)
         maskmem_features, pos_enc = sam._encode_new_memory(
             current_vision_feats=vision_feats,
             feat_sizes=features.feat_sizes,
             pred_masks_high_res=high_res_masks,
-            object_score_logits=torch.cat([p.output.object_score_logits for _, p in pending]),
+            object_score_logits=_pad_rows(
+                torch.cat([p.output.object_score_logits for _, p in pending]), batch
+            ),
             is_mask_from_pts=True,
         )
         self._store_memories(
             frame.index,
             ids,
-            maskmem_features,
+            maskmem_features[: len(ids)],
             pos_enc,
             torch.cat([p.output.obj_ptr for _, p in pending]),
             [p.is_initial or self.corrections_as_conditioning for _, p in pending],
@@ -493,7 +503,8 @@ class StreamingPredictor:
         order: list[int] = []
         conditioned: list[torch.Tensor] = []
         for group in self._bank.groups(object_ids):
-            vision_feats, vision_pos = features.expand(len(group))
+            padded = group + group[:1] * (self._batch_size(len(group)) - len(group))
+            vision_feats, vision_pos = features.expand(len(padded), self.model.compiled)
             conditioned.append(
                 sam._prepare_memory_conditioned_features(
                     frame_idx=frame.index,
@@ -501,20 +512,21 @@ class StreamingPredictor:
                     current_vision_feats=vision_feats[-1:],
                     current_vision_pos_embeds=vision_pos[-1:],
                     feat_sizes=features.feat_sizes[-1:],
-                    output_dict=self._bank.output_dict(group),
+                    output_dict=self._bank.output_dict(padded),
                     num_frames=STREAM_NUM_FRAMES,
-                )
+                )[: len(group)]
             )
             order.extend(group)
-        batch = len(order)
-        vision_feats, _ = features.expand(batch)
+        count = len(order)
+        batch = self._batch_size(count)
+        vision_feats, _ = features.expand(batch, self.model.compiled)
         high_res_features = [
             x.permute(1, 2, 0).view(batch, x.size(2), *size)
             for x, size in zip(vision_feats[:-1], features.feat_sizes[:-1], strict=True)
         ]
         _, _, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits = (
             sam._forward_sam_heads(
-                backbone_features=torch.cat(conditioned),
+                backbone_features=self._compiled_layout(_pad_rows(torch.cat(conditioned), batch)),
                 point_inputs=None,
                 mask_inputs=None,
                 high_res_features=high_res_features,
@@ -528,11 +540,13 @@ class StreamingPredictor:
             object_score_logits=object_score_logits,
             is_mask_from_pts=False,
         )
+        real = slice(0, count)  # the objects' rows, without the bucket's padding
+        obj_ptr, object_score_logits = obj_ptr[real], object_score_logits[real]
         self._store_memories(
-            frame.index, order, maskmem_features, maskmem_pos_enc, obj_ptr, [False] * batch
+            frame.index, order, maskmem_features[real], maskmem_pos_enc, obj_ptr, [False] * count
         )
-        pred_masks = self._fill_holes(low_res_masks)
-        scores = ious.float().max(dim=-1).values
+        pred_masks = self._fill_holes(low_res_masks[real])
+        scores = ious[real].float().max(dim=-1).values
         outputs = {}
         for row, object_id in enumerate(order):
             rows = slice(row, row + 1)
@@ -540,6 +554,14 @@ class StreamingPredictor:
                 pred_masks[rows], scores[rows], object_score_logits[rows], obj_ptr[rows]
             )
         return {object_id: outputs[object_id] for object_id in object_ids}
+
+    def _compiled_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` contiguous when compiled: graphs are specialised on their inputs' strides."""
+        return x.contiguous() if self.model.compiled else x
+
+    def _batch_size(self, count: int) -> int:
+        """Rows to run ``count`` objects in: their bucket when compiled (static shapes)."""
+        return bucket(count) if self.model.compiled else count
 
     def _store_memories(
         self,

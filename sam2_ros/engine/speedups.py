@@ -38,17 +38,16 @@ attention kernels for a plain one.
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
-from sam2.modeling.position_encoding import apply_rotary_enc
 from torch import nn
 
 
 def install_speedups(sam: nn.Module, device: torch.device) -> None:
     """Install the speed-ups that pay off on ``device`` on a SAM 2 model already on it."""
     memory_attention = sam.memory_attention
+    _size_rotary_encodings(memory_attention, sam.image_size // sam.backbone_stride, device)
     folded = [_fold_value_projection(layer.cross_attn_image) for layer in memory_attention.layers]
     if sam.use_high_res_features_in_sam:
         decoder, neck = sam.sam_mask_decoder, sam.image_encoder.neck
@@ -61,7 +60,8 @@ def install_speedups(sam: nn.Module, device: torch.device) -> None:
     for layer, values_folded in zip(memory_attention.layers, folded, strict=True):
         cross = layer.cross_attn_image
         if values_folded and hasattr(cross, "freqs_cis"):
-            cross.forward = functools.partial(_folded_rope_cross_attention, cross)
+            cos, sin = cross.freqs_cis.real.contiguous(), cross.freqs_cis.imag.contiguous()
+            cross.forward = functools.partial(_folded_rope_cross_attention, cross, cos, sin)
     trunk = sam.image_encoder.trunk
     _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
     for block in _padded_window_blocks(trunk, sam.image_size):
@@ -89,6 +89,14 @@ def _cache_pos_embed(trunk: nn.Module, size: int) -> None:
         return cached if tuple(hw) == (size, size) else original(hw)
 
     trunk._get_pos_embed = pos_embed
+
+
+def _size_rotary_encodings(memory_attention: nn.Module, side: int, device: torch.device) -> None:
+    """Give memory attention's rotary encodings the size of the feature map now (SAM 2 computes
+    them for 1024 px and recomputes them on the first frame at any other size)."""
+    for module in memory_attention.modules():
+        if hasattr(module, "freqs_cis") and hasattr(module, "compute_cis"):
+            module.freqs_cis = module.compute_cis(end_x=side, end_y=side).to(device)
 
 
 def _padded_window_blocks(trunk: nn.Module, image_size: int) -> list[nn.Module]:
@@ -198,25 +206,32 @@ def _batch_major_inputs(forward, curr, memory, curr_pos=None, memory_pos=None, *
 
 def _folded_rope_cross_attention(
     attention: nn.Module,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     num_k_exclude_rope: int = 0,
 ) -> torch.Tensor:
-    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention."""
-    q = attention.q_proj(q).unsqueeze(1)
-    k = attention.k_proj(k).unsqueeze(1)
-    if attention.freqs_cis.shape[0] != q.shape[-2]:
-        side = math.sqrt(q.shape[-2])
-        attention.freqs_cis = attention.compute_cis(end_x=side, end_y=side)
-    attention.freqs_cis = attention.freqs_cis.to(q.device)
+    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention;
+    its rotary encoding (``cos + i sin`` per query token and channel pair) in real arithmetic."""
+    q = _rotated(attention.q_proj(q), cos, sin)
+    k = attention.k_proj(k)
     rotated = k.shape[-2] - num_k_exclude_rope
-    q, k_rotated = apply_rotary_enc(
-        q, k[:, :, :rotated], attention.freqs_cis, repeat_freqs_k=attention.rope_k_repeat
-    )
-    k = torch.cat([k_rotated, k[:, :, rotated:]], dim=2)
+    k = torch.cat([_rotated(k[:, :rotated], cos, sin), k[:, rotated:]], dim=1)
     weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)).softmax(dim=-1)
-    return attention.out_proj(torch.matmul(weights, v.unsqueeze(1)).squeeze(1))
+    return attention.out_proj(torch.matmul(weights, v))
+
+
+def _rotated(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``apply_rotary_enc``'s rotation of ``(batch, tokens, channels)`` by the complex factors
+    ``cos + i sin`` of ``(period, channels / 2)``: channel pairs are complex numbers, and token
+    ``t`` takes row ``t % period`` (keys of several memory frames repeat the frame's factors)."""
+    batch, tokens, channels = x.shape
+    pairs = x.float().reshape(batch, tokens // cos.shape[0], cos.shape[0], channels // 2, 2)
+    real, imag = pairs.unbind(-1)
+    out = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return out.reshape(x.shape).type_as(x)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

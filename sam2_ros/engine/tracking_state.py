@@ -19,12 +19,17 @@ class FrameFeatures:
     vision_pos: list[torch.Tensor]  # the lowest-resolution level's only: all SAM 2 reads
     feat_sizes: list[tuple[int, int]]
 
-    def expand(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The same features viewed for ``batch`` objects (no copy)."""
-        return (
-            [x.expand(-1, batch, -1) for x in self.vision_feats],
-            [x.expand(-1, batch, -1) for x in self.vision_pos],
-        )
+    def expand(
+        self, batch: int, copy: bool = False
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The same features for ``batch`` objects: views, or copies (``copy``: every batch
+        then has the same memory layout, which compiled graphs are specialised on)."""
+
+        def expanded(x: torch.Tensor) -> torch.Tensor:
+            view = x.expand(-1, batch, -1)
+            return view.contiguous() if copy else view
+
+        return [expanded(x) for x in self.vision_feats], [expanded(x) for x in self.vision_pos]
 
     def tensors(self) -> Iterator[torch.Tensor]:
         """The tensors held."""
