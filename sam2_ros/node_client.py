@@ -195,11 +195,11 @@ class NodeClient:
         finally:
             self.node.destroy_client(client)
 
-    def transition(self, node_name: str, label: str) -> bool:
+    def transition(self, node_name: str, label: str, timeout: float = TIMEOUT_S) -> bool:
         """Trigger a lifecycle transition ('configure', 'activate', ...); True on success."""
         request = ChangeState.Request()
         request.transition.id = getattr(Transition, f"TRANSITION_{label.upper()}")
-        return self.call(ChangeState, f"/{node_name}/change_state", request).success
+        return self.call(ChangeState, f"/{node_name}/change_state", request, timeout).success
 
     def bring_up(self, node_name: str) -> None:
         """Configure, then activate a lifecycle node; RuntimeError naming the refused step."""
