@@ -15,7 +15,7 @@ from sam2_ros.engine.compiled import bucket, compiled_graphs
 from sam2_ros.engine.warm_up import warm_up
 
 SIZE = 128
-OBJECTS = 3
+OBJECTS = 1  # one bucket: compiling more costs CI minutes (the bench measures 4 objects)
 STEADY_FRAMES = 300
 
 
@@ -73,8 +73,8 @@ def test_a_second_start_compiles_from_the_cache_3x_faster(
 
 @pytest.fixture(scope="module")
 def compiled_pair(compile_cache):
-    """The same seeded weights eager and compiled (default mode), warmed up for 3 objects
-    (buckets 1, 2 and 4) from the cache the node test filled."""
+    """The same seeded weights eager and compiled (default mode), warmed up from the cache the
+    node test filled."""
     eager = load_model(image_size=SIZE, allow_random_weights=True, seed=0, device="cpu")
     compiled = load_model(image_size=SIZE, allow_random_weights=True, seed=0, device="cpu")
     compiled.compile("default", compile_cache)
@@ -84,40 +84,62 @@ def compiled_pair(compile_cache):
 
 @pytest.mark.slow
 def test_compiled_engine_matches_eager_and_never_recompiles(compiled_pair, scene):
-    """Three objects (run padded to the 4-object bucket): mask logits within 1e-3 and pointers
-    within 1e-4 (relative) of the eager engine on every frame; then 300 frames compile nothing."""
-    eager, compiled = (StreamingPredictor(model=m, max_objects=OBJECTS) for m in compiled_pair)
-    names = ("ball", "pillar", "crate")
+    """Mask logits within 1e-3 and pointers within 1e-4 (relative) of the eager engine on every
+    frame; then 300 frames compile nothing."""
+    eager, compiled = (StreamingPredictor(model=m) for m in compiled_pair)
     for index in range(8):
         frame = scene.frame(index)
         results = [p.track(frame) for p in (eager, compiled)]
         if index == 0:
-            for predictor in (eager, compiled):
-                for name in names:
-                    predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
-            results = [p.result() for p in (eager, compiled)]
+            results = [_prompt(p, scene, "ball", 0) for p in (eager, compiled)]
         expected, actual = results
-        assert actual.object_ids == expected.object_ids == [1, 2, 3]
-        np.testing.assert_allclose(actual.mask_logits, expected.mask_logits, atol=1e-3)
-        scale = np.abs(expected.object_pointers).max()
-        np.testing.assert_allclose(
-            actual.object_pointers, expected.object_pointers, atol=1e-4 * scale
-        )
+        assert actual.object_ids == expected.object_ids == [1]
+        _assert_close(actual, expected, logits=1e-3, pointers=1e-4)
     graphs = compiled_graphs()
     for index in range(8, 8 + STEADY_FRAMES):
         compiled.track(scene.frame(index % 40))
     assert compiled_graphs() == graphs
 
 
-def test_a_new_object_in_a_warmed_bucket_compiles_nothing(compiled_pair, scene):
-    predictor = StreamingPredictor(model=compiled_pair[1], max_objects=OBJECTS)
+def test_replacing_an_object_in_a_warmed_bucket_compiles_nothing(compiled_pair, scene):
+    predictor = StreamingPredictor(model=compiled_pair[1])
     predictor.track(scene.frame(0))
-    predictor.add_prompt(points=[scene.center("ball", 0)], labels=[1])
+    _prompt(predictor, scene, "ball", 0)
     predictor.track(scene.frame(1))
     graphs = compiled_graphs()
-    predictor.add_prompt(points=[scene.center("crate", 1)], labels=[1])
-    for index in range(2, 5):
-        predictor.track(scene.frame(index))
     predictor.remove_object(1)
-    predictor.track(scene.frame(5))
+    _prompt(predictor, scene, "crate", 1)
+    for index in range(2, 6):
+        assert predictor.track(scene.frame(index)).object_ids == [2]
     assert compiled_graphs() == graphs
+
+
+def test_batches_padded_to_buckets_give_the_same_results(small_model, scene):
+    """Three objects prompted together (their memories encoded and attended as 3 rows padded to
+    4) and a fourth later (layouts of 3 and 1, decoded as 4): the same as unpadded."""
+    plain, padded = (StreamingPredictor(model=small_model, bucketed=b) for b in (False, True))
+    assert padded.bucketed and not plain.bucketed
+    for index in range(10):
+        frame = scene.frame(index)
+        results = [p.track(frame) for p in (plain, padded)]
+        if index in (0, 3):
+            names = ("ball", "pillar", "crate") if index == 0 else ("ball",)
+            for name in names:
+                results = [_prompt(p, scene, name, index) for p in (plain, padded)]
+        expected, actual = results
+        assert actual.object_ids == expected.object_ids
+        _assert_close(actual, expected, logits=1e-4, pointers=1e-5)
+
+
+def _prompt(predictor: StreamingPredictor, scene, name: str, index: int):
+    """Start an object at the centre of one of the scene's objects; the frame's result."""
+    predictor.add_prompt(points=[scene.center(name, index)], labels=[1])
+    return predictor.result()
+
+
+def _assert_close(actual, expected, logits: float, pointers: float) -> None:
+    np.testing.assert_allclose(actual.mask_logits, expected.mask_logits, atol=logits)
+    scale = np.abs(expected.object_pointers).max(initial=1.0)
+    np.testing.assert_allclose(
+        actual.object_pointers, expected.object_pointers, atol=pointers * scale
+    )

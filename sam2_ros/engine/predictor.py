@@ -103,6 +103,7 @@ class StreamingPredictor:
         corrections_as_conditioning: bool = True,
         history_frames: int = DEFAULT_HISTORY_FRAMES,
         model: Sam2Model | None = None,
+        bucketed: bool | None = None,
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
@@ -111,6 +112,9 @@ class StreamingPredictor:
             model_cfg, checkpoint, device, image_size, allow_random_weights, seed
         )
         self.max_objects = max_objects
+        #: Whether object batches run padded to :data:`~sam2_ros.engine.compiled.BUCKETS` rows
+        #: with one memory layout (static shapes); by default when the model is compiled.
+        self.bucketed = self.model.compiled if bucketed is None else bucketed
         #: Whether a prompt on an already-tracked frame becomes a conditioning frame (kept until
         #: capped) rather than a recent memory that ages out: SAM 2's
         #: ``add_all_frames_to_correct_as_cond``.
@@ -476,7 +480,7 @@ class StreamingPredictor:
             align_corners=False,
         )
         features = self._encode(frame)
-        vision_feats, _ = features.expand(batch, self.model.compiled)
+        vision_feats, _ = features.expand(batch, self.bucketed)
         maskmem_features, pos_enc = sam._encode_new_memory(
             current_vision_feats=vision_feats,
             feat_sizes=features.feat_sizes,
@@ -504,7 +508,7 @@ class StreamingPredictor:
         conditioned: list[torch.Tensor] = []
         for group in self._bank.groups(object_ids):
             padded = group + group[:1] * (self._batch_size(len(group)) - len(group))
-            vision_feats, vision_pos = features.expand(len(padded), self.model.compiled)
+            vision_feats, vision_pos = features.expand(len(padded), self.bucketed)
             conditioned.append(
                 sam._prepare_memory_conditioned_features(
                     frame_idx=frame.index,
@@ -519,7 +523,7 @@ class StreamingPredictor:
             order.extend(group)
         count = len(order)
         batch = self._batch_size(count)
-        vision_feats, _ = features.expand(batch, self.model.compiled)
+        vision_feats, _ = features.expand(batch, self.bucketed)
         high_res_features = [
             x.permute(1, 2, 0).view(batch, x.size(2), *size)
             for x, size in zip(vision_feats[:-1], features.feat_sizes[:-1], strict=True)
@@ -556,12 +560,12 @@ class StreamingPredictor:
         return {object_id: outputs[object_id] for object_id in object_ids}
 
     def _compiled_layout(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` contiguous when compiled: graphs are specialised on their inputs' strides."""
-        return x.contiguous() if self.model.compiled else x
+        """``x`` contiguous when bucketed: graphs are specialised on their inputs' strides."""
+        return x.contiguous() if self.bucketed else x
 
     def _batch_size(self, count: int) -> int:
-        """Rows to run ``count`` objects in: their bucket when compiled (static shapes)."""
-        return bucket(count) if self.model.compiled else count
+        """Rows to run ``count`` objects in: their bucket when bucketed (static shapes)."""
+        return bucket(count) if self.bucketed else count
 
     def _store_memories(
         self,
