@@ -37,6 +37,7 @@ from sam2_ros.engine import (
 from sam2_ros.engine.compiled import COMPILE_MODES, compiled_graphs
 from sam2_ros.engine.model import resolve_device, validate_image_size
 from sam2_ros.engine.warm_up import warm_up
+from sam2_ros.heap import heap_settings
 from sam2_ros.late_prompt_bench import bench_late_prompt
 from sam2_ros.lifting import depth_to_metres, lift_all
 from sam2_ros.process_stats import rss_bytes
@@ -510,7 +511,10 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
 def _machine(device: str) -> str:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {gpu} (device {device})"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {gpu} (device {device}), "
+        f"{heap_settings()}"
+    )
 
 
 def _table(results: dict) -> str:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.heap import steady_heap
 
 
 def _check_model(args: argparse.Namespace) -> int:
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    steady_heap()
     return int(args.run(args) or 0)
 
 

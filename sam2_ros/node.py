@@ -44,6 +44,7 @@ from sam2_ros.engine import (
 from sam2_ros.engine.compiled import default_cache_dir
 from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.frame_stamps import stamp_ns, stamp_text
+from sam2_ros.heap import release_free_memory, steady_heap
 from sam2_ros.object_store import ObjectNameError, ObjectStore
 from sam2_ros.params import (
     PARAMETERS,
@@ -303,6 +304,7 @@ class Sam2Node(LifecycleNode):
             self._model.release()
         self._model = self._params = None
         gc.collect()
+        release_free_memory()
 
     # ---- frames (worker thread) ---------------------------------------------------------------
 
@@ -550,8 +552,10 @@ class Sam2Node(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown (``ros2 run sam2_ros sam2_node``)."""
+    heap = steady_heap()
     rclpy.init(args=args if args is not None else sys.argv)
     node = Sam2Node()
+    node.get_logger().info(heap)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
