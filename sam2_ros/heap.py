@@ -8,10 +8,9 @@ layout therefore keeps changing long after the working set has stopped changing,
 memory creeps and jumps by megabytes that hold nothing (measured in the README).
 
 :func:`steady_heap` fixes the threshold at 32 MiB, the ceiling glibc's own adaptation moves
-towards, stops trimming, and gives all threads one arena (tracking on a worker thread, as the node
-does, still crept with an arena per thread): every frame then reuses the same heap, and resident
-memory stays at the high-water mark it reaches in the first frames. Freed memory is handed back
-explicitly with :func:`release_free_memory` when the model is released. glibc's environment
+towards, and stops trimming: every frame then reuses the same heap, and resident memory stays at
+the high-water mark it reaches in the first frames. Freed memory is handed back explicitly with
+:func:`release_free_memory` when the model is released. Settings made with glibc's environment
 variables (``MALLOC_*_``, ``GLIBC_TUNABLES``) take precedence: the heap is then left as they say.
 """
 
@@ -24,7 +23,6 @@ import platform
 #: glibc's ``mallopt`` parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
 #: Blocks from this size up are mapped on their own (and unmapped when freed).
 MMAP_THRESHOLD = 32 * 1024 * 1024
 #: glibc's environment settings of the heap: a user who sets one has chosen.
@@ -57,15 +55,8 @@ def steady_heap() -> str:
         _settings = f"glibc heap as set by {', '.join(chosen)}"
     elif libc is None:
         _settings = f"{platform.system()} allocator defaults (not glibc)"
-    elif all(
-        libc.mallopt(parameter, value)
-        for parameter, value in (
-            (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            (M_TRIM_THRESHOLD, -1),
-            (M_ARENA_MAX, 1),
-        )
-    ):
-        _settings = f"glibc heap: mmap threshold {MMAP_THRESHOLD >> 20} MiB, no trimming, one arena"
+    elif libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, -1):
+        _settings = f"glibc heap: mmap threshold {MMAP_THRESHOLD >> 20} MiB, no trimming"
     else:
         _settings = "glibc heap defaults (mallopt refused the steady settings)"
     return _settings
