@@ -453,18 +453,20 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         except RuntimeError as err:
             raise RuntimeError(f"{err}:\n{node.log()[-2000:]}") from err
         client.wait_for_subscriber(camera)
-        frames = [scene.frame(i) for i in range(args.frames + args.warmup + 1)]
+        total = args.frames + args.warmup + 1
         latencies, publishing = [], []
-        for index, rgb in enumerate(tqdm(frames, desc="sam2-ros bench --node", unit="frame")):
+        rss = np.zeros(total)  # preallocated: the node's resident memory after each frame
+        for index in tqdm(range(total), desc="sam2-ros bench --node", unit="frame"):
             header = Header(frame_id="bench")
             header.stamp = client.node.get_clock().now().to_msg()
-            message = array_to_image_msg(rgb, "rgb8", header)
+            message = array_to_image_msg(scene.frame(index), "rgb8", header)
             started = time.perf_counter()
             camera.publish(message)  # rclpy serialises large images slowly; a driver would not
             sent = time.perf_counter()
             masks.wait_stamp(header)
             publishing.append((sent - started) * 1000.0)
             latencies.append((time.perf_counter() - sent) * 1000.0)
+            rss[index] = node.rss_bytes()
             if index == 0:
                 for x, y in _prompt_points(scene, args.objects):
                     request = AddPrompt.Request(points=[Point32(x=x, y=y)], labels=[1])
@@ -475,7 +477,7 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
             for array in reversed(arrays):
                 for status in array.status:
                     values = {v.key: v.value for v in status.values}
-                    if values.get("frames_processed") == str(len(frames)):
+                    if values.get("frames_processed") == str(total):
                         return values
             return None
 
@@ -505,6 +507,8 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         "end_to_end_ms_p50_same_frames": float(np.median(same_frames)),
         "overhead_end_to_end_over_engine": float(np.median(same_frames))
         / float(report["engine_p50_ms"]),
+        "node_rss_bytes": _growth(rss, min(100, total // 2)),
+        "memory_trace": _memory_trace({"rss": rss}, ["rss"]),
     }
 
 

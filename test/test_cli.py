@@ -110,6 +110,22 @@ def test_bench_times_a_late_prompt(tmp_path):
     assert results["history_bytes_per_frame"] > 0
 
 
+def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
+    out = tmp_path / "node.json"
+    done = sam2_ros(
+        "bench",
+        *("--node", "--frames", "3", "--warmup", "0", "--objects", "1", "--image-size", "128"),
+        *("--device", "cpu", "--width", "160", "--height", "120", "--json", str(out)),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "node" and results["frames"] == 3
+    assert 0 < results["latency_ms_p50"] <= results["latency_ms_max"]
+    # the node process holds at least the model's weights
+    assert results["node_rss_bytes"]["start"] > 100 * 2**20
+    assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
