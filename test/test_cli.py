@@ -53,32 +53,23 @@ def test_check_model_refuses_with_one_line(checkpoint_path, tmp_path, problem):
     assert expected in lines[0]
 
 
-def test_bench_runs_and_writes_valid_json(tmp_path):
+def bench(tmp_path, *options: str) -> tuple[dict, str]:
+    """Run ``sam2-ros bench`` small on the CPU; its JSON results and its printed table."""
     out = tmp_path / "bench.json"
     done = sam2_ros(
         "bench",
-        "--frames",
-        "2",
-        "--warmup",
-        "0",
-        "--objects",
-        "2",
-        "--image-size",
-        "128",
-        "--device",
-        "cpu",
-        "--width",
-        "160",
-        "--height",
-        "120",
-        "--compare-official",
-        "--lift",
-        "--save-objects",
-        "--json",
-        str(out),
+        *("--warmup", "0", "--image-size", "128", "--device", "cpu", "--width", "160"),
+        *("--height", "120", "--json", str(out), *options),
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(out.read_text())
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_bench_runs_and_writes_valid_json(tmp_path):
+    results, table = bench(
+        tmp_path,
+        *("--frames", "2", "--objects", "2", "--compare-official", "--lift", "--save-objects"),
+    )
     assert results["mode"] == "engine" and results["objects"] == 2
     assert results["lift_ms_median"] > 0 and results["ratio_lift_over_engine"] > 0
     assert 0 < results["objects_file_bytes"] < results["memory_bytes"]
@@ -89,18 +80,11 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     assert results["mask_iou_vs_official_min"] > 0.9  # same weights, frames differ by JPEG
     assert results["rss_bytes"]["end"] > 0 and results["ours_state_bytes"]["end"] > 0
     assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2]
-    assert "ratio_ours_over_official" in done.stdout
+    assert "ratio_ours_over_official" in table
 
 
 def test_bench_times_a_late_prompt(tmp_path):
-    out = tmp_path / "late.json"
-    done = sam2_ros(
-        "bench",
-        *("--late-prompt", "2", "--frames", "2", "--warmup", "0", "--image-size", "128"),
-        *("--device", "cpu", "--width", "160", "--height", "120", "--json", str(out)),
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(out.read_text())
+    results, _ = bench(tmp_path, "--late-prompt", "2", "--frames", "2")
     assert results["mode"] == "late-prompt" and results["late_by_frames"] == 2
     assert results["late_prompt_ms_first_object"] > 0
     assert results["late_prompt_ms_with_3_others_median"] > 0
@@ -111,14 +95,7 @@ def test_bench_times_a_late_prompt(tmp_path):
 
 
 def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
-    out = tmp_path / "node.json"
-    done = sam2_ros(
-        "bench",
-        *("--node", "--frames", "3", "--warmup", "0", "--objects", "1", "--image-size", "128"),
-        *("--device", "cpu", "--width", "160", "--height", "120", "--json", str(out)),
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(out.read_text())
+    results, _ = bench(tmp_path, "--node", "--frames", "3", "--objects", "1")
     assert results["mode"] == "node" and results["frames"] == 3
     assert 0 < results["latency_ms_p50"] <= results["latency_ms_max"]
     # the node process holds at least the model's weights
