@@ -259,7 +259,6 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
     counted = slice(args.warmup + 1, None)
     uncounted = slice(0, args.warmup + 1)
-    baseline = min(100, total // 2)
     results: dict[str, Any] = {
         "mode": "engine",
         "device": str(device),
@@ -268,8 +267,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         "image_size": ours.model.image_size,
         "resolution": [scene.width, scene.height],
         "ours_ms_median": float(np.median(record["ours_ms"][counted])),
-        "rss_bytes": _growth(record["rss"], baseline),
-        "ours_state_bytes": _growth(record["state"], baseline),
+        "rss_bytes": _growth(record["rss"]),
+        "ours_state_bytes": _growth(record["state"]),
         "rss_includes_official": official is not None,
     }
     if eager is not None:
@@ -299,10 +298,10 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         if eager is not None:
             results["ratio_eager_over_official"] = results["eager_ms_median"] / median
         results["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
-        results["official_state_bytes"] = _growth(record["official_state"], baseline)
+        results["official_state_bytes"] = _growth(record["official_state"])
     if device.type == "cuda":
-        results["cuda_allocated_bytes"] = _growth(record["cuda_allocated"], baseline)
-        results["cuda_peak_bytes"] = _growth(record["cuda_peak"], baseline)
+        results["cuda_allocated_bytes"] = _growth(record["cuda_allocated"])
+        results["cuda_peak_bytes"] = _growth(record["cuda_peak"])
     results["memory_trace"] = _memory_trace(record, ["rss", "state", "cuda_allocated"])
     return results
 
@@ -352,8 +351,10 @@ def _lift_ms(scene: SyntheticScene, index: int, masks: np.ndarray) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def _growth(series: np.ndarray, baseline: int) -> dict[str, float]:
-    """A per-frame reading at frame ``baseline`` and at the end, and its growth."""
+def _growth(series: np.ndarray) -> dict[str, float]:
+    """A per-frame reading at frame 100 (the middle frame of shorter runs) and at the end, and
+    its growth."""
+    baseline = min(100, len(series) // 2)
     start, end = int(series[baseline]), int(series[-1])
     return {
         "at_frame": baseline,
@@ -507,7 +508,7 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         "end_to_end_ms_p50_same_frames": float(np.median(same_frames)),
         "overhead_end_to_end_over_engine": float(np.median(same_frames))
         / float(report["engine_p50_ms"]),
-        "node_rss_bytes": _growth(rss, min(100, total // 2)),
+        "node_rss_bytes": _growth(rss),
         "memory_trace": _memory_trace({"rss": rss}, ["rss"]),
     }
 
