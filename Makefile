@@ -62,6 +62,8 @@ $(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES)
 	cmake --install $(BUILD_DIR) > /dev/null
 	# --ignore-installed: rosidl registered the generated half of `sam2_ros` as an egg; pip must
 	# not "upgrade" it away (that would delete msg/ and srv/), only add the modules and commands.
+	# setuptools' build/lib would keep modules deleted or moved since the last build: start afresh.
+	rm -rf build/lib build/bdist.*
 	$(VPY) -m pip install --quiet --no-deps --no-build-isolation --no-index --ignore-installed .
 	$(VPY) -c "from sam2_ros.msg import ObjectMasks; from sam2_ros.srv import AddPrompt; import sam2_ros.engine"
 	touch $@

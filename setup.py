@@ -16,8 +16,8 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            "sam2-ros = sam2_ros.cli:main",
-            "sam2_node = sam2_ros.node:main",
+            "sam2-ros = sam2_ros.commands.cli:main",
+            "sam2_node = sam2_ros.node.sam2_node:main",
         ]
     },
 )

@@ -7,7 +7,17 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from geometry_msgs.msg import Point32
+from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
+from sam2_ros.srv import AddPrompt
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from sam2_ros.commands.node_client import NodeClient
+from sam2_ros.messages.images import array_to_image_msg
 
 # Each test process gets its own DDS domain, kept on loopback, so parallel or leftover
 # processes never see each other's topics. Node subprocesses inherit both.
@@ -51,7 +61,7 @@ def small_model():
 @pytest.fixture(scope="session")
 def scene():
     """A small generated camera stream."""
-    from sam2_ros.synthetic import SyntheticScene
+    from sam2_ros.commands.synthetic import SyntheticScene
 
     return SyntheticScene(width=320, height=240, seed=0)
 
@@ -59,8 +69,6 @@ def scene():
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     """An rclpy client node spinning in the background (one per test module)."""
-    from sam2_ros.node_client import NodeClient
-
     ros = NodeClient(f"test_client_{os.getpid()}")
     yield ros
     ros.close()
@@ -149,7 +157,7 @@ def tracking_pair(model, scene, name: str, max_objects: int) -> list:
 def start_node(tmp_path_factory, name: str, **params):
     """The node as its own process from this checkout, on seeded random weights at 128 px unless
     ``params`` say otherwise, its log in a temporary folder."""
-    from sam2_ros.node_client import NodeProcess
+    from sam2_ros.commands.node_client import NodeProcess
 
     return NodeProcess(
         name,
@@ -157,3 +165,75 @@ def start_node(tmp_path_factory, name: str, **params):
         tmp_path_factory.mktemp("logs") / f"{name}.log",
         cwd=REPO_ROOT,
     )
+
+
+def small_result():
+    """Two objects on a 6x8 frame, the second overlapping the first's corner."""
+    from sam2_ros.engine import TrackResult
+
+    masks = np.zeros((2, 6, 8), bool)
+    masks[0, 1:3, 2:5] = True
+    masks[1, 2:6, 4:8] = True
+    return TrackResult(
+        frame_index=3,
+        object_ids=[4, 9],
+        masks=masks,
+        scores=np.array([0.9, 0.4], np.float32),
+        occlusion_scores=np.array([0.2, 0.7], np.float32),
+        object_pointers=np.arange(2 * 256, dtype=np.float32).reshape(2, 256),
+        mask_logits=np.zeros((2, 4, 4), np.float32),
+    )
+
+
+class Camera:
+    """Publishes a camera's frames and collects the node's outputs for it."""
+
+    def __init__(self, client: NodeClient, node: str, name: str, topic: str, compressed=False):
+        self.client, self.name, self.compressed = client, name, compressed
+        self.publisher = client.publisher(CompressedImage if compressed else Image, topic)
+        self.masks = client.collect(ObjectMasks, f"/{node}/{name}/masks")
+        self.occlusion = client.collect(OcclusionScores, f"/{node}/{name}/occlusion")
+        self.pointers = client.collect(ObjectPointers, f"/{node}/{name}/object_pointers")
+        self.label_image = client.collect(Image, f"/{node}/{name}/label_image")
+        self.overlay = client.collect(Image, f"/{node}/{name}/overlay")
+        self.stamp = 0
+
+    def message(self, rgb: np.ndarray, encoding: str = "rgb8") -> Image | CompressedImage:
+        self.stamp += 1
+        header = Header(frame_id=f"{self.name}_optical_frame")
+        header.stamp.sec, header.stamp.nanosec = 1000 + self.stamp, 500
+        if self.compressed:
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            assert ok
+            return CompressedImage(header=header, format="jpeg", data=jpeg.tobytes())
+        pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if encoding == "bgr8" else rgb
+        return array_to_image_msg(pixels, encoding, header)
+
+    def publish(self, msg) -> None:
+        self.client.wait_for_subscriber(self.publisher)
+        self.publisher.publish(msg)
+
+    def step(self, rgb: np.ndarray, encoding: str = "rgb8") -> ObjectMasks:
+        """Publish one frame and wait until its masks arrive."""
+        msg = self.message(rgb, encoding)
+        self.publish(msg)
+        return self.wait_masks(msg.header)
+
+    def wait_masks(self, header: Header) -> ObjectMasks:
+        return self.masks.wait_stamp(header)
+
+
+def add_prompt(client: NodeClient, node: str, **fields) -> AddPrompt.Response:
+    """Call ``node``'s add_prompt service; points as (x, y) pairs."""
+    points = fields.pop("points", [])
+    request = AddPrompt.Request(
+        points=[Point32(x=float(x), y=float(y)) for x, y in points], **fields
+    )
+    return client.call(AddPrompt, f"/{node}/add_prompt", request)
+
+
+def mask_of(masks: ObjectMasks, object_id: int) -> np.ndarray:
+    """An object's mask in an ObjectMasks message, as booleans."""
+    entry = next(o for o in masks.objects if o.object_id == object_id)
+    pixels = np.frombuffer(bytes(entry.mask.data), np.uint8)
+    return pixels.reshape(entry.mask.height, entry.mask.width) > 0

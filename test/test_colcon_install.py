@@ -24,8 +24,8 @@ from sam2_ros.msg import ObjectMasks
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from sam2_ros.conversions import array_to_image_msg
-from sam2_ros.node_client import NodeProcess
+from sam2_ros.commands.node_client import NodeProcess
+from sam2_ros.messages.images import array_to_image_msg
 
 pytestmark = pytest.mark.slow
 

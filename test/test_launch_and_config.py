@@ -13,9 +13,9 @@ import yaml
 from conftest import REPO_ROOT
 from rclpy.context import Context
 
-from sam2_ros.node_client import local_ros_environment
-from sam2_ros.params import PARAMETERS, parse
+from sam2_ros.commands.node_client import local_ros_environment
 from sam2_ros.paths import fastdds_profile
+from sam2_ros.tracking.parameters import PARAMETERS, parse
 
 PARAMS_FILE = REPO_ROOT / "config" / "sam2.yaml"
 LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"
@@ -34,7 +34,7 @@ def test_parameter_file_sets_every_parameter_with_a_valid_value():
 
 
 def test_parameter_file_loads_into_the_node():
-    from sam2_ros.node import Sam2Node
+    from sam2_ros.node.sam2_node import Sam2Node
 
     context = Context()
     rclpy.init(context=context, args=["--ros-args", "--params-file", str(PARAMS_FILE)])

@@ -23,7 +23,7 @@ run() {  # NAME [bench options]
     local name=$1
     shift
     echo "== $name"
-    python3 -m sam2_ros.cli bench --device cuda --json "$out/$name.json" "$@" \
+    python3 -m sam2_ros.commands.cli bench --device cuda --json "$out/$name.json" "$@" \
         2>>"$out/stderr.log" | grep -E "ms_median|ratio|iou|cuda_peak|_s |recompilations|graphs"
 }
 for objects in 1 4; do

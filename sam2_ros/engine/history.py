@@ -50,10 +50,6 @@ class FrameHistory:
         if self.size:
             self._frames.append(entry)
 
-    def indices(self) -> list[int]:
-        """Frame indices held, oldest first."""
-        return [entry.frame.index for entry in self._frames]
-
     def __getitem__(self, frame_index: int) -> HistoryFrame:
         """The frame with that index; :class:`PromptError` naming the frames held otherwise."""
         if self._frames:

@@ -1,0 +1,68 @@
+"""``sam2-ros``: the command line of sam2_ros (demo, bag, bench, check-model)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.heap import steady_heap
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    """Load a checkpoint into a config; report whether they match."""
+    from sam2_ros.engine import CheckpointError, ModelConfigError, load_model
+
+    try:
+        model = load_model(args.config, args.path, device="cpu")
+    except (CheckpointError, ModelConfigError) as err:
+        print(f"sam2-ros check-model: {err}", file=sys.stderr)
+        return 1
+    params = sum(p.numel() for p in model.sam.parameters())
+    print(f"OK: {args.path} matches {args.config} ({params / 1e6:.1f} M parameters)")
+    return 0
+
+
+#: Subcommands implemented by a module with ``add_arguments(parser)`` and ``run(args)``; a module is
+#: imported only when its command runs, so ``bench`` and ``check-model`` need no ROS installation.
+COMMANDS = {
+    "demo": (
+        "sam2_ros.commands.demo",
+        "run the node on a generated camera stream and write demo_output/",
+    ),
+    "bag": ("sam2_ros.commands.bag", "track every frame of a bag and write a results bag"),
+    "bench": ("sam2_ros.commands.bench", "time the engine (vs the official predictor) or the node"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands; the options of ``command`` (the one about to run) in full."""
+    parser = argparse.ArgumentParser(prog="sam2-ros", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        subparser = commands.add_parser(name, help=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(subparser)
+            subparser.set_defaults(run=module.run)
+
+    check = commands.add_parser("check-model", help="check that a checkpoint matches a config")
+    check.add_argument("path", help="SAM 2 .pt checkpoint")
+    check.add_argument("--config", default=DEFAULT_MODEL_CFG, help="SAM 2 config (model_cfg)")
+    check.set_defaults(run=_check_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sam2-ros`` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
+    steady_heap()
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""``/diagnostics``: a camera's statistics as a ``diagnostic_msgs/DiagnosticStatus``."""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from sam2_ros.tracking.statistics import CameraSnapshot
+
+
+def camera_status(
+    node_name: str, camera: str, device: str, snap: CameraSnapshot
+) -> DiagnosticStatus:
+    """A DiagnosticStatus for one camera (WARN while no frames arrive)."""
+    values = {
+        "fps": f"{snap.fps:.2f}",
+        "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
+        "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
+        "engine_p50_ms": f"{snap.engine_p50_ms:.1f}",
+        "frames_processed": str(snap.frames),
+        "frames_skipped": str(snap.skipped),
+        "bad_frames": str(snap.bad_frames),
+        "objects": str(snap.objects),
+        "memory_bank_bytes": str(snap.memory_bytes),
+        "frames_without_depth": str(snap.frames_without_depth),
+        "device": device,
+    }
+    healthy = snap.fps > 0.0 and not snap.input_problem
+    if snap.input_problem:
+        message = snap.input_problem
+    else:
+        message = "tracking" if healthy else "no frames processed in the last 5 s"
+    return DiagnosticStatus(
+        level=DiagnosticStatus.OK if healthy else DiagnosticStatus.WARN,
+        name=f"{node_name}: {camera}",
+        message=message,
+        hardware_id=device,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )

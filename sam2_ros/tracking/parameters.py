@@ -1,0 +1,386 @@
+"""The node's parameters as plain data: each one's default and description, and their validation
+into :class:`NodeParams` (declared on the node by :mod:`sam2_ros.node.params`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
+from sam2_ros.engine.compiled import COMPILE_MODES
+from sam2_ros.paths import model_dir
+from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
+
+AUTO = "auto"
+
+# name -> (default, description); ranges are added below where they apply.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "model_cfg": (DEFAULT_MODEL_CFG, "SAM 2 config (a file inside the sam2 package)."),
+    "checkpoint": (
+        "",
+        "Path of the SAM 2 .pt checkpoint; '' uses the file matching model_cfg in the package's "
+        "model/ folder (see model/download_checkpoints.sh).",
+    ),
+    "allow_random_weights": (
+        False,
+        "Run without a checkpoint on random weights (tests and demos only: masks are meaningless).",
+    ),
+    "seed": (0, "Seed of the random weights when allow_random_weights is used."),
+    "device": ("auto", "Torch device: auto (CUDA when available), cpu, cuda or cuda:N."),
+    "image_size": (
+        0,
+        "SAM 2 input resolution (a multiple of 32 in [128, 2048]); 0 = the model default (1024).",
+    ),
+    "compile": (
+        "none",
+        "torch.compile mode of every per-frame SAM 2 component: none, default or max "
+        "(max-autotune; CUDA graphs on GPUs). Compiled in configure, kept in compile_cache_dir.",
+    ),
+    "compile_cache_dir": (
+        "",
+        "Where compiled kernels are kept between starts; '' = ~/.cache/sam2_ros/torch_compile.",
+    ),
+    "camera_names": (["camera"], "One name per camera; outputs go to ~/<name>/..."),
+    "image_topics": (
+        ["/camera/image_raw"],
+        "One image topic per camera; a topic ending in /compressed is a CompressedImage.",
+    ),
+    "camera_info_topics": (
+        [AUTO],
+        "One CameraInfo topic per camera for rviz clicks; 'auto' = the image topic's sibling "
+        "camera_info, '' = none.",
+    ),
+    "click_topics": (
+        [AUTO],
+        "One geometry_msgs/Point pixel-click topic per camera (rqt_image_view mouse publishing); "
+        "'auto' = <image topic>_mouse_left and <image topic>/compressed_mouse_left (where "
+        "rqt_image_view publishes clicks on the raw and the compressed transport), '' = none.",
+    ),
+    "overlay_clicks": (
+        True,
+        "Listen on ~/<camera>/overlay_mouse_left and ~/<camera>/overlay/compressed_mouse_left "
+        "(geometry_msgs/Point): clicks on the overlay in rqt_image_view start objects on that "
+        "camera.",
+    ),
+    "depth_topics": (
+        [""],
+        "One depth image topic per camera, registered to its colour image (16UC1 or 32FC1); "
+        "'' = no 3D for that camera.",
+    ),
+    "depth_scale": (0.001, "Metres per unit of 16UC1 depth images."),
+    "depth_range": ([0.1, 10.0], "Depths outside [min, max] metres are invalid."),
+    "depth_max_time_diff": (
+        0.02,
+        "Seconds between a frame's and its depth image's stamps at most.",
+    ),
+    "depth_wait": (
+        0.1,
+        "Seconds to wait for a frame's depth image after its masks are ready.",
+    ),
+    "min_depth_points": (20, "Valid depth pixels an object needs to be lifted into 3D."),
+    "max_points_per_object": (2000, "Most points per object in ~/<camera>/object_points."),
+    "rviz_click_topic": (
+        "/clicked_point",
+        "rviz2 'Publish Point' topic: a 3D click projected into a camera starts an object; "
+        "'' disables.",
+    ),
+    "max_objects": (16, "Most objects tracked per camera (>= 1)."),
+    "max_conditioning_frames": (
+        8,
+        "Prompted frames kept per object (the first one plus the most recent ones).",
+    ),
+    "corrections_as_conditioning": (
+        True,
+        "A prompt on an already tracked object becomes a lasting conditioning frame "
+        "(SAM 2's add_all_frames_to_correct_as_cond) instead of a memory that ages out.",
+    ),
+    "prompt_history_frames": (
+        30,
+        "Last tracked frames per camera a prompt can land on (AddPrompt stamp, clicks on an "
+        "older frame); the object is then tracked again up to the newest frame. 0 = the newest "
+        "frame only.",
+    ),
+    "occlusion_threshold": (
+        0.5,
+        "Occlusion score in [0, 1] above which an object is reported occluded.",
+    ),
+    "publish_overlay": (True, "Publish ~/<camera>/overlay (bgr8) when it has subscribers."),
+    "publish_label_image": (
+        True,
+        "Publish ~/<camera>/label_image (mono16 object ids) when it has subscribers.",
+    ),
+    "drop_frames": (
+        True,
+        "true: always process the newest frame and count the skipped ones (live cameras); "
+        "false: process every frame in order (reliable input QoS, bounded queue; bag replay).",
+    ),
+    "queue_size": (30, "Input queue depth per camera when drop_frames is false."),
+    "objects_dir": (
+        "~/.ros/sam2_ros/objects",
+        "Folder of saved objects: ~/save_objects and ~/load_objects use "
+        "<objects_dir>/<name>.<camera>.safetensors.",
+    ),
+    "load_objects_on_activate": (
+        "",
+        "Saved objects to load on activate, by name ('' = none; a missing file is a warning).",
+    ),
+    "save_objects_on_deactivate": (
+        "",
+        "Name to save every camera's objects under before deactivate forgets them ('' = none).",
+    ),
+    "image_reliability": (
+        AUTO,
+        "Reliability of the image subscriptions when drop_frames is true: auto (reliable when "
+        "every publisher of the topic offers reliable, else best effort), reliable or "
+        "best_effort.",
+    ),
+}
+
+RELIABILITY_MODES = (AUTO, "reliable", "best_effort")
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot work."""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Where one camera's inputs come from."""
+
+    name: str
+    image_topic: str
+    camera_info_topic: str  # '' = none
+    click_topics: tuple[str, ...]  # () = none
+    depth_topic: str  # '' = none
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the image topic carries sensor_msgs/CompressedImage."""
+        return self.image_topic.rstrip("/").endswith("/compressed")
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Every node parameter, validated."""
+
+    model_cfg: str
+    checkpoint: Path | None
+    allow_random_weights: bool
+    seed: int
+    device: str
+    image_size: int | None
+    compile: str
+    compile_cache_dir: Path | None
+    cameras: tuple[CameraConfig, ...]
+    rviz_click_topic: str
+    max_objects: int
+    max_conditioning_frames: int
+    corrections_as_conditioning: bool
+    prompt_history_frames: int
+    occlusion_threshold: float
+    publish_overlay: bool
+    publish_label_image: bool
+    drop_frames: bool
+    queue_size: int
+    image_reliability: str
+    overlay_clicks: bool
+    objects_dir: str
+    depth_scale: float
+    depth_range: tuple[float, float]
+    depth_max_time_diff: float
+    depth_wait: float
+    min_depth_points: int
+    max_points_per_object: int
+    load_objects_on_activate: str
+    save_objects_on_deactivate: str
+
+
+def compile_mode(value: str) -> str:
+    """A valid ``compile`` mode."""
+    if value not in COMPILE_MODES:
+        raise ParameterError(f"compile {value!r} must be one of {', '.join(COMPILE_MODES)}")
+    return value
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    """Each value must have its default's type (an int is accepted for a float)."""
+    checked = {}
+    for name, (default, _) in PARAMETERS.items():
+        value = values[name]
+        if isinstance(default, list):
+            kind = (int, float) if isinstance(default[0], float) else type(default[0])
+            ok = isinstance(value, list | tuple) and all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in value
+            )
+            value = list(value) if ok else value
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ParameterError(
+                f"parameter {name} must be a {type(default).__name__}"
+                f"{' of ' + type(default[0]).__name__ + 's' if isinstance(default, list) else ''}"
+                f", got {value!r}"
+            )
+        checked[name] = value
+    return checked
+
+
+def image_topic_base(image_topic: str) -> str:
+    """The raw topic of a transport topic (``/cam/image/compressed`` -> ``/cam/image``)."""
+    topic = image_topic.rstrip("/")
+    return topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
+
+
+def mouse_topics(base_topic: str) -> tuple[str, str]:
+    """Where rqt_image_view publishes clicks on an image: ``<topic>_mouse_left`` while it shows
+    the raw transport, ``<topic>/compressed_mouse_left`` while it shows the compressed one (its
+    mouse topic is the subscribed transport topic plus ``_mouse_left``)."""
+    return f"{base_topic}_mouse_left", f"{base_topic}/compressed_mouse_left"
+
+
+def _per_camera(name: str, values: list[str], count: int) -> list[str]:
+    """One value per camera; a single default value (``auto``, or ``''`` for depth) is every
+    camera's."""
+    default = PARAMETERS[name][0]
+    if values == default:
+        return default * count
+    if len(values) != count:
+        raise ParameterError(
+            f"{name} has {len(values)} entries but there are {count} cameras: give one per camera "
+            f"(or {default})"
+        )
+    return values
+
+
+def parse(values: dict[str, Any]) -> NodeParams:
+    """Validate raw parameter values (as read from the node) into :class:`NodeParams`."""
+    values = _checked(values)
+    names, topics = list(values["camera_names"]), list(values["image_topics"])
+    if not names or len(names) != len(topics):
+        raise ParameterError(
+            f"camera_names ({len(names)}) and image_topics ({len(topics)}) must be non-empty "
+            "and of equal length"
+        )
+    if len(set(names)) != len(names) or not all(n and n.replace("_", "").isalnum() for n in names):
+        raise ParameterError(
+            f"camera_names {names} must be unique and made of letters, digits and '_'"
+        )
+    if not all(t.startswith("/") or t[:1].isalpha() for t in topics):
+        raise ParameterError(f"image_topics {topics} must be valid topic names")
+    infos = _per_camera("camera_info_topics", list(values["camera_info_topics"]), len(names))
+    clicks = _per_camera("click_topics", list(values["click_topics"]), len(names))
+    depths = _per_camera("depth_topics", list(values["depth_topics"]), len(names))
+    cameras = tuple(
+        CameraConfig(
+            name=name,
+            image_topic=topic,
+            camera_info_topic=(
+                image_topic_base(topic).rsplit("/", 1)[0] + "/camera_info" if info == AUTO else info
+            ),
+            click_topics=(
+                mouse_topics(image_topic_base(topic)) if click == AUTO else (click,) * bool(click)
+            ),
+            depth_topic=depth,
+        )
+        for name, topic, info, click, depth in zip(
+            names, topics, infos, clicks, depths, strict=True
+        )
+    )
+    image_size = int(values["image_size"])
+    if image_size != 0 and (image_size % 32 or not 128 <= image_size <= 2048):
+        raise ParameterError(
+            f"image_size {image_size} must be 0 or a multiple of 32 in [128, 2048]"
+        )
+    threshold = float(values["occlusion_threshold"])
+    if not 0.0 <= threshold <= 1.0:
+        raise ParameterError(f"occlusion_threshold {threshold} must be in [0, 1]")
+    for name in ("max_objects", "max_conditioning_frames", "queue_size"):
+        if int(values[name]) < 1:
+            raise ParameterError(f"{name} must be >= 1, got {values[name]}")
+    if int(values["prompt_history_frames"]) < 0:
+        raise ParameterError(
+            f"prompt_history_frames must be >= 0, got {values['prompt_history_frames']}"
+        )
+    if values["image_reliability"] not in RELIABILITY_MODES:
+        raise ParameterError(
+            f"image_reliability {values['image_reliability']!r} must be one of "
+            f"{', '.join(RELIABILITY_MODES)}"
+        )
+    depth_range = tuple(float(v) for v in values["depth_range"])
+    if len(depth_range) != 2 or not 0.0 <= depth_range[0] < depth_range[1]:
+        raise ParameterError(
+            f"depth_range {list(depth_range)} must be [min, max] with 0 <= min < max"
+        )
+    for name in ("depth_scale", "depth_max_time_diff"):
+        if not float(values[name]) > 0.0:
+            raise ParameterError(f"{name} must be > 0, got {values[name]}")
+    if float(values["depth_wait"]) < 0.0:
+        raise ParameterError(f"depth_wait must be >= 0, got {values['depth_wait']}")
+    for name in ("min_depth_points", "max_points_per_object"):
+        if int(values[name]) < 1:
+            raise ParameterError(f"{name} must be >= 1, got {values[name]}")
+    store = ObjectStore(str(values["objects_dir"]))
+    for name in ("load_objects_on_activate", "save_objects_on_deactivate"):
+        if values[name]:
+            try:
+                store.path(values[name], "camera")
+            except ObjectNameError as err:
+                raise ParameterError(f"{name}: {err}") from err
+    model_cfg = str(values["model_cfg"])
+    return NodeParams(
+        model_cfg=model_cfg,
+        checkpoint=resolve_checkpoint(str(values["checkpoint"]), model_cfg),
+        allow_random_weights=bool(values["allow_random_weights"]),
+        seed=int(values["seed"]),
+        device=str(values["device"]),
+        image_size=image_size or None,
+        compile=compile_mode(values["compile"]),
+        compile_cache_dir=Path(cache_dir) if (cache_dir := values["compile_cache_dir"]) else None,
+        cameras=cameras,
+        rviz_click_topic=str(values["rviz_click_topic"]),
+        max_objects=int(values["max_objects"]),
+        max_conditioning_frames=int(values["max_conditioning_frames"]),
+        corrections_as_conditioning=bool(values["corrections_as_conditioning"]),
+        prompt_history_frames=int(values["prompt_history_frames"]),
+        occlusion_threshold=threshold,
+        publish_overlay=bool(values["publish_overlay"]),
+        publish_label_image=bool(values["publish_label_image"]),
+        drop_frames=bool(values["drop_frames"]),
+        queue_size=int(values["queue_size"]),
+        image_reliability=str(values["image_reliability"]),
+        overlay_clicks=bool(values["overlay_clicks"]),
+        objects_dir=str(values["objects_dir"]),
+        depth_scale=float(values["depth_scale"]),
+        depth_range=depth_range,
+        depth_max_time_diff=float(values["depth_max_time_diff"]),
+        depth_wait=float(values["depth_wait"]),
+        min_depth_points=int(values["min_depth_points"]),
+        max_points_per_object=int(values["max_points_per_object"]),
+        load_objects_on_activate=str(values["load_objects_on_activate"]),
+        save_objects_on_deactivate=str(values["save_objects_on_deactivate"]),
+    )
+
+
+def resolve_checkpoint(checkpoint: str, model_cfg: str) -> Path | None:
+    """The given path, or the official file for ``model_cfg`` in the package's model/ folder
+    when it exists there; None when there is none."""
+    if checkpoint:
+        return Path(checkpoint).expanduser()
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg)
+    if folder is not None and name is not None and (folder / name).is_file():
+        return folder / name
+    return None
+
+
+def expected_checkpoint(model_cfg: str) -> str:
+    """Where the node looks for a checkpoint by default (for error messages)."""
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg, "<checkpoint for model_cfg>")
+    return str((folder or Path("model")) / name)

@@ -1,0 +1,99 @@
+"""Per-camera throughput, latency and error counts of the node (reported on /diagnostics by
+:mod:`sam2_ros.messages.diagnostics`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW = 100  # frames the rates and percentiles are computed over
+
+
+@dataclass
+class CameraSnapshot:
+    """What the node reports for one camera."""
+
+    fps: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    engine_p50_ms: float
+    frames: int
+    skipped: int
+    bad_frames: int
+    objects: int
+    memory_bytes: int
+    frames_without_depth: int
+    input_problem: str  # '' = none: why frames do not arrive
+
+
+class CameraStatistics:
+    """Thread-safe counters for one camera (written by the worker, read by the timer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: deque[float] = deque(maxlen=WINDOW)
+        self._latency: deque[float] = deque(maxlen=WINDOW)
+        self._engine: deque[float] = deque(maxlen=WINDOW)
+        self._frames = self._skipped = self._bad = self._objects = self._memory = 0
+        self._input_problem = ""
+        self._without_depth = 0
+
+    def record_unpaired_depth(self) -> None:
+        """A tracked frame for which no depth image was paired."""
+        with self._lock:
+            self._without_depth += 1
+
+    def record_received(self) -> None:
+        """A frame arrived from the camera: whatever kept frames away is over."""
+        with self._lock:
+            self._input_problem = ""
+
+    def set_input_problem(self, message: str) -> None:
+        """Why frames do not arrive (reported until the next frame is received)."""
+        with self._lock:
+            self._input_problem = message
+
+    def record_frame(self, latency_s: float, engine_s: float, objects: int, memory: int) -> None:
+        """A processed frame: input stamp to publish latency, engine time, tracking state."""
+        with self._lock:
+            self._done.append(time.monotonic())
+            self._latency.append(latency_s)
+            self._engine.append(engine_s)
+            self._frames += 1
+            self._objects, self._memory = objects, memory
+
+    def record_skipped(self, count: int) -> None:
+        """Frames replaced by newer ones before being processed."""
+        with self._lock:
+            self._skipped += count
+
+    def record_bad_frame(self) -> None:
+        """A frame that could not be decoded or tracked."""
+        with self._lock:
+            self._bad += 1
+
+    def snapshot(self) -> CameraSnapshot:
+        """Current rates (over the last frames) and totals."""
+        with self._lock:
+            done = list(self._done)
+            recent = len(done) > 1 and time.monotonic() - done[-1] < 5.0
+            fps = (len(done) - 1) / (done[-1] - done[0]) if recent and done[-1] > done[0] else 0.0
+            latency = np.array(self._latency) * 1000.0
+            engine = np.array(self._engine) * 1000.0
+            return CameraSnapshot(
+                fps=fps,
+                latency_p50_ms=float(np.percentile(latency, 50)) if latency.size else 0.0,
+                latency_p95_ms=float(np.percentile(latency, 95)) if latency.size else 0.0,
+                engine_p50_ms=float(np.percentile(engine, 50)) if engine.size else 0.0,
+                frames=self._frames,
+                skipped=self._skipped,
+                bad_frames=self._bad,
+                objects=self._objects,
+                memory_bytes=self._memory,
+                frames_without_depth=self._without_depth,
+                input_problem=self._input_problem,
+            )

@@ -1,0 +1,437 @@
+"""Offline bag annotation, and the live node replaying the same bag gives the same masks."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Point32
+from rclpy.serialization import deserialize_message, serialize_message
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosgraph_msgs.msg import Clock
+from sam2_ros.msg import ObjectMasks, ObjectPointers, Objects3D, OcclusionScores
+from sam2_ros.srv import AddPrompt
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from sam2_ros.commands.bag import sam2_ros_typestore
+from sam2_ros.commands.cli import main as cli_main
+from sam2_ros.commands.node_client import NodeClient, NodeProcess
+from sam2_ros.messages.images import array_to_image_msg
+
+FRAMES = 30
+T0_NS = 1_700_000_000 * 10**9
+PERIOD_NS = 100_000_000
+RAW, COMPRESSED = "/camera/image_raw", "/camera/image_raw/compressed"
+DEPTH = "/camera/depth/image_raw"
+IMAGE_SIZE = 128
+
+
+def _header(index: int) -> Header:
+    header = Header(frame_id="camera_optical_frame")
+    stamp = T0_NS + index * PERIOD_NS
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp, 10**9)
+    return header
+
+
+def write_scene_bag(path: Path, scene, storage: StoragePlugin, corrupt_at: int | None = None):
+    """A bag with the scene as bgr8 Images and as JPEG CompressedImages (10 fps)."""
+    typestore = sam2_ros_typestore()
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
+        jpeg = writer.add_connection(
+            COMPRESSED, "sensor_msgs/msg/CompressedImage", typestore=typestore
+        )
+        for index in range(FRAMES):
+            bgr = cv2.cvtColor(scene.frame(index), cv2.COLOR_RGB2BGR)
+            header, time_ns = _header(index), T0_NS + index * PERIOD_NS
+            image = serialize_message(array_to_image_msg(bgr, "bgr8", header))
+            ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            assert ok
+            data = encoded.tobytes()
+            if index == corrupt_at:
+                image = image[: len(image) // 3]  # a truncated record
+                data = data[:200] + b"\x00" * 64  # an undecodable JPEG
+            writer.write(raw, time_ns, image)
+            compressed = CompressedImage(header=header, format="jpeg", data=data)
+            writer.write(jpeg, time_ns, serialize_message(compressed))
+    return path
+
+
+def write_prompts(path: Path, scene) -> Path:
+    ball = [round(v, 1) for v in scene.center("ball", 0)]
+    crate = [round(v, 1) for v in scene.box("crate", 0)]
+    path.write_text(
+        "prompts:\n"
+        f"  - {{frame: 0, label: ball, points: [{ball}], labels: [1]}}\n"
+        f"  - {{frame: 0, label: crate, box: {crate}}}\n"
+        f"  - {{time: {(T0_NS + 12 * PERIOD_NS) / 1e9}, object_id: 1, points: [[5, 5]], "
+        "labels: [0]}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def bags(scene, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bags")
+    return {
+        "mcap": write_scene_bag(folder / "scene_mcap", scene, StoragePlugin.MCAP),
+        "db3": write_scene_bag(folder / "scene_db3", scene, StoragePlugin.SQLITE3),
+        "corrupt": write_scene_bag(folder / "corrupt", scene, StoragePlugin.MCAP, corrupt_at=7),
+        "prompts": write_prompts(folder / "prompts.yaml", scene),
+    }
+
+
+def run_bag(bags, checkpoint, output: Path, *extra: str, source="mcap", topic=RAW) -> int:
+    return cli_main(
+        [
+            "bag",
+            str(bags[source]),
+            str(output),
+            "--image-topic",
+            topic,
+            "--prompts",
+            str(bags["prompts"]),
+            "--checkpoint",
+            str(checkpoint),
+            "--image-size",
+            str(IMAGE_SIZE),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
+
+
+def read_outputs(path: Path) -> dict[str, list[tuple[int, bytes]]]:
+    """Raw (bag time, CDR bytes) per output topic."""
+    outputs: dict[str, list] = {}
+    with AnyReader([path], default_typestore=sam2_ros_typestore()) as reader:
+        for connection, timestamp, raw in reader.messages():
+            outputs.setdefault(connection.topic, []).append((timestamp, bytes(raw)))
+    return outputs
+
+
+def masks_by_frame(outputs) -> list[ObjectMasks]:
+    return [deserialize_message(raw, ObjectMasks) for _, raw in outputs["/sam2/camera/masks"]]
+
+
+def decode_mask(obj) -> np.ndarray:
+    return np.frombuffer(bytes(obj.mask.data), np.uint8).reshape(obj.mask.height, -1) > 0
+
+
+@pytest.fixture(scope="module")
+def offline(bags, checkpoint_path, tmp_path_factory):
+    output = tmp_path_factory.mktemp("out") / "annotated"
+    assert run_bag(bags, checkpoint_path, output) == 0
+    return read_outputs(output)
+
+
+def test_output_bag_has_one_stamped_message_per_frame(offline):
+    assert set(offline) == {
+        "/sam2/camera/masks",
+        "/sam2/camera/occlusion",
+        "/sam2/camera/object_pointers",
+        "/sam2/camera/label_image",
+    }
+    for messages in offline.values():
+        assert [t for t, _ in messages] == [T0_NS + i * PERIOD_NS for i in range(FRAMES)]
+    masks = masks_by_frame(offline)
+    assert [m.header for m in masks] == [_header(i) for i in range(FRAMES)]
+    assert [o.object_id for o in masks[0].objects] == [1, 2]  # prompted on frame 0
+    assert [o.label for o in masks[-1].objects] == ["ball", "crate"]
+    assert all(decode_mask(o).shape == (240, 320) for m in masks for o in m.objects)
+    pointers = deserialize_message(offline["/sam2/camera/object_pointers"][5][1], ObjectPointers)
+    assert pointers.dim == 256 and len(pointers.data) == 2 * 256
+    label = deserialize_message(offline["/sam2/camera/label_image"][5][1], Image)
+    assert (label.encoding, label.height, label.width) == ("mono16", 240, 320)
+
+
+OUTPUT_TYPES = {
+    "/sam2/camera/masks": ObjectMasks,
+    "/sam2/camera/occlusion": OcclusionScores,
+    "/sam2/camera/object_pointers": ObjectPointers,
+    "/sam2/camera/label_image": Image,
+}
+
+
+def test_running_twice_gives_identical_bags(bags, checkpoint_path, offline, tmp_path):
+    again = read_outputs(_annotate_again(bags, checkpoint_path, tmp_path))
+    assert again.keys() == offline.keys()
+    for topic, msg_type in OUTPUT_TYPES.items():  # CDR padding bytes may differ: compare content
+        assert [t for t, _ in again[topic]] == [t for t, _ in offline[topic]]
+        decoded = [deserialize_message(raw, msg_type) for _, raw in again[topic]]
+        assert decoded == [deserialize_message(raw, msg_type) for _, raw in offline[topic]]
+
+
+def _annotate_again(bags, checkpoint_path, tmp_path) -> Path:
+    output = tmp_path / "again"
+    assert run_bag(bags, checkpoint_path, output) == 0
+    return output
+
+
+def test_db3_compressed_input_and_sqlite3_output(bags, checkpoint_path, tmp_path):
+    output = tmp_path / "from_db3"
+    code = run_bag(
+        bags, checkpoint_path, output, "--storage", "sqlite3", source="db3", topic=COMPRESSED
+    )
+    assert code == 0
+    assert list(output.glob("*.db3"))
+    outputs = read_outputs(output)
+    assert all(len(messages) == FRAMES for messages in outputs.values())
+    assert [o.label for o in masks_by_frame(outputs)[-1].objects] == ["ball", "crate"]
+
+
+@pytest.mark.parametrize("topic", [RAW, COMPRESSED])
+def test_corrupt_messages_are_skipped_and_named(bags, checkpoint_path, tmp_path, capsys, topic):
+    output = tmp_path / "skipped"
+    assert run_bag(bags, checkpoint_path, output, source="corrupt", topic=topic) == 0
+    printed = capsys.readouterr().out
+    corrupt_time = (T0_NS + 7 * PERIOD_NS) / 1e9
+    assert f"{topic} at bag time {corrupt_time:.6f} s: skipped" in printed
+    assert "1 corrupt frames skipped" in printed
+    masks = masks_by_frame(read_outputs(output))
+    assert len(masks) == FRAMES - 1
+    assert _header(7) not in [m.header for m in masks]
+
+
+def test_missing_topic_is_named_and_nothing_is_written(bags, checkpoint_path, tmp_path, capsys):
+    output = tmp_path / "none"
+    assert run_bag(bags, checkpoint_path, output, topic="/nope/image") == 1
+    printed = capsys.readouterr().out
+    assert "topic /nope/image" in printed and RAW in printed and "no output written" in printed
+    assert not output.exists()
+
+
+def test_unsupported_encoding_stops_with_topic_and_time(checkpoint_path, tmp_path, capsys):
+    depth_bag = tmp_path / "depth"
+    with Writer(depth_bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection(
+            "/depth", "sensor_msgs/msg/Image", typestore=sam2_ros_typestore()
+        )
+        depth = array_to_image_msg(np.zeros((24, 32), np.uint16), "16UC1", _header(0))
+        writer.write(connection, T0_NS, serialize_message(depth))
+    output = tmp_path / "depth_out"
+    code = cli_main(
+        [
+            *["bag", str(depth_bag), str(output), "--image-topic", "/depth"],
+            *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert f"/depth at bag time {T0_NS / 1e9:.6f} s: unsupported encoding '16UC1'" in printed
+    assert "no output written" in printed and not output.exists()
+
+
+def _replay(client: NodeClient, node: str, bag: Path, scene) -> list[ObjectMasks]:
+    """Publish the bag's frames in order and prompt as the prompts file says, after the frame
+    is processed."""
+    masks = client.collect(ObjectMasks, f"/{node}/camera/masks")
+    images = client.publisher(Image, RAW)
+    client.bring_up(node)
+    client.wait_for_subscriber(images)
+    with AnyReader([bag], default_typestore=sam2_ros_typestore()) as reader:
+        connections = [c for c in reader.connections if c.topic == RAW]
+        for index, (_, _, raw) in enumerate(reader.messages(connections=connections)):
+            image = deserialize_message(bytes(raw), Image)
+            images.publish(image)
+            masks.wait_stamp(image.header)
+            prompts = []
+            if index == 0:
+                x, y = (round(v, 1) for v in scene.center("ball", 0))
+                ball = AddPrompt.Request(points=[Point32(x=x, y=y)], labels=[1], label="ball")
+                crate_box = [round(v, 1) for v in scene.box("crate", 0)]
+                crate = AddPrompt.Request(use_box=True, box=crate_box, label="crate")
+                prompts = [ball, crate]
+            elif index == 12:
+                prompts = [
+                    AddPrompt.Request(object_id=1, points=[Point32(x=5.0, y=5.0)], labels=[0])
+                ]
+            for request in prompts:
+                assert client.call(AddPrompt, f"/{node}/add_prompt", request).success
+    return list(masks.messages)
+
+
+@pytest.mark.slow
+def test_live_replay_gives_the_offline_masks(bags, checkpoint_path, offline, scene, tmp_path):
+    node_name = "sam2_replay"
+    node = NodeProcess(
+        node_name,
+        {
+            "checkpoint": str(checkpoint_path),
+            "image_size": IMAGE_SIZE,
+            "device": "cpu",
+            "drop_frames": False,
+            "publish_overlay": False,
+        },
+        tmp_path / "node.log",
+        cwd=REPO_ROOT,
+    )
+    client = NodeClient("replay_client")
+    try:
+        runs = [_replay(client, node_name, bags["mcap"], scene)]
+        for step in ("deactivate", "cleanup"):
+            assert client.transition(node_name, step)
+        runs.append(_replay(client, node_name, bags["mcap"], scene))
+    finally:
+        client.close()
+        node.stop()
+    offline_masks = masks_by_frame(offline)
+    for live in runs:
+        assert [m.header for m in live] == [m.header for m in offline_masks]
+        for index, (mine, theirs) in enumerate(zip(live, offline_masks, strict=True)):
+            if index in (0, 12):  # live outputs are published before that frame's prompts
+                continue
+            assert [o.object_id for o in mine.objects] == [o.object_id for o in theirs.objects]
+            for a, b in zip(mine.objects, theirs.objects, strict=True):
+                ma, mb = decode_mask(a), decode_mask(b)
+                union = np.logical_or(ma, mb).sum()
+                assert union == 0 or np.logical_and(ma, mb).sum() / union >= 0.99
+    first, second = runs
+    assert [bytes(o.mask.data) for m in first for o in m.objects] == [
+        bytes(o.mask.data) for m in second for o in m.objects
+    ]
+
+
+def test_use_sim_time_follows_the_replayed_clock(checkpoint_path, scene, tmp_path):
+    """With use_sim_time the node's clock is /clock (bag time): latency and diagnostics stamps
+    are measured in it, not in wall time."""
+    node_name = "sam2_sim_time"
+    node = NodeProcess(
+        node_name,
+        {"checkpoint": str(checkpoint_path), "image_size": IMAGE_SIZE, "use_sim_time": True},
+        tmp_path / "node.log",
+        cwd=REPO_ROOT,
+    )
+    client = NodeClient("sim_time_client")
+    try:
+        diagnostics = client.collect(DiagnosticArray, "/diagnostics")
+        masks = client.collect(ObjectMasks, f"/{node_name}/camera/masks")
+        clock, images = client.publisher(Clock, "/clock"), client.publisher(Image, RAW)
+        client.bring_up(node_name)
+        client.wait_for_subscriber(clock)
+        client.wait_for_subscriber(images)
+        now = Clock()
+        now.clock.sec, now.clock.nanosec = divmod(T0_NS + 250_000_000, 10**9)
+        clock.publish(now)
+        image = array_to_image_msg(scene.frame(0), "rgb8", _header(0))  # 250 ms before /clock
+        images.publish(image)
+        masks.wait_stamp(image.header)
+
+        def reported(arrays):
+            return [s for a in arrays for s in a.status if dict_of(s)["frames_processed"] == "1"]
+
+        # the 1 Hz diagnostics timer runs on the node clock: advance /clock as a replay does
+        for second in range(1, 30):
+            now.clock.sec = T0_NS // 10**9 + second
+            clock.publish(now)
+            if diagnostics.wait_for(reported, timeout=1.0):
+                break
+        array = next(a for a in diagnostics.messages if reported([a]))
+        assert T0_NS // 10**9 < array.header.stamp.sec < T0_NS // 10**9 + 30
+        assert 249.0 <= float(dict_of(reported([array])[0])["latency_p50_ms"]) <= 251.0
+    finally:
+        client.close()
+        node.stop()
+
+
+def dict_of(status) -> dict[str, str]:
+    return {v.key: v.value for v in status.values}
+
+
+def write_rgbd_bag(path: Path, scene, frames: int) -> Path:
+    """Colour frames, each followed in the bag by its registered depth image (a wall 2 m away,
+    at half resolution) a few milliseconds later, and a CameraInfo."""
+    typestore = sam2_ros_typestore()
+    info = CameraInfo(width=320, height=240, k=[200.0, 0, 159.5, 0, 200.0, 119.5, 0, 0, 1.0])
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
+        depth = writer.add_connection(DEPTH, "sensor_msgs/msg/Image", typestore=typestore)
+        infos = writer.add_connection(
+            "/camera/camera_info", "sensor_msgs/msg/CameraInfo", typestore=typestore
+        )
+        writer.write(infos, T0_NS - 1, serialize_message(info))
+        for index in range(frames):
+            header, time_ns = _header(index), T0_NS + index * PERIOD_NS
+            image = array_to_image_msg(scene.frame(index), "rgb8", header)
+            writer.write(raw, time_ns, serialize_message(image))
+            wall = np.full((120, 160), 2000, np.uint16)
+            writer.write(
+                depth,
+                time_ns + 5_000_000,
+                serialize_message(array_to_image_msg(wall, "16UC1", header)),
+            )
+    return path
+
+
+def test_bag_with_depth_writes_objects_3d_per_frame(bags, scene, checkpoint_path, tmp_path):
+    frames = 14  # the prompts file's last prompt is at frame 12
+    bags = dict(bags, rgbd=write_rgbd_bag(tmp_path / "rgbd", scene, frames))
+    output = tmp_path / "out"
+    assert run_bag(bags, checkpoint_path, output, "--depth-topic", DEPTH, source="rgbd") == 0
+    outputs = read_outputs(output)
+    masks = masks_by_frame(outputs)
+    lifted = [deserialize_message(raw, Objects3D) for _, raw in outputs["/sam2/camera/objects_3d"]]
+    assert [m.header for m in lifted] == [m.header for m in masks] and len(lifted) == frames
+    for entry, mask in zip(lifted, masks, strict=True):
+        assert [o.object_id for o in entry.objects] == [o.object_id for o in mask.objects]
+        for obj in entry.objects:
+            assert obj.valid and obj.position.z == pytest.approx(2.0)
+            assert obj.label in ("ball", "crate")
+
+
+def _rclpy_modules(code: str, *args: str) -> tuple[str, list[str]]:
+    """Run ``code`` in a fresh interpreter; its last printed line, and the rclpy modules it
+    loaded."""
+    probe = (
+        f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'rclpy'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    *output, modules = done.stdout.strip().splitlines()
+    return "\n".join(output), ast.literal_eval(modules)
+
+
+def test_the_bag_tool_loads_no_more_of_rclpy_than_serialization(scene, checkpoint_path, tmp_path):
+    """`sam2-ros bag` with depth (3D lifting once pulled the node's rclpy.lifecycle in) loads
+    only what ``rclpy.serialization`` itself loads."""
+    bag = write_rgbd_bag(tmp_path / "rgbd", scene, 3)
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_text(f"prompts:\n  - {{frame: 0, box: {list(scene.box('crate', 0))}}}\n")
+    output, loaded = _rclpy_modules(
+        "import sys\nfrom sam2_ros.commands.cli import main\nassert main(sys.argv[1:]) == 0",
+        "bag",
+        str(bag),
+        str(tmp_path / "out"),
+        "--image-topic",
+        RAW,
+        "--depth-topic",
+        DEPTH,
+        "--prompts",
+        str(prompts),
+        "--checkpoint",
+        str(checkpoint_path),
+        "--image-size",
+        str(IMAGE_SIZE),
+        "--device",
+        "cpu",
+    )
+    assert "3 frames" in output and "/sam2/camera/objects_3d" in output
+    _, serialization = _rclpy_modules("import rclpy.serialization")
+    assert "rclpy.serialization" in loaded
+    assert set(loaded) <= set(serialization), set(loaded) - set(serialization)

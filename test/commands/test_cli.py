@@ -1,0 +1,171 @@
+"""The sam2-ros command: check-model, bench (smoke), demo (smoke)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.tracking.parameters import resolve_checkpoint
+
+
+def sam2_ros(*args: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sam2_ros.commands.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_check_model_accepts_a_matching_checkpoint(checkpoint_path):
+    done = sam2_ros(
+        "check-model", str(checkpoint_path), "--config", "configs/sam2.1/sam2.1_hiera_t.yaml"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OK:" in done.stdout and "matches configs/sam2.1/sam2.1_hiera_t.yaml" in done.stdout
+
+
+@pytest.mark.parametrize("problem", ["corrupt", "wrong config", "missing"])
+def test_check_model_refuses_with_one_line(checkpoint_path, tmp_path, problem):
+    path, config = checkpoint_path, "configs/sam2.1/sam2.1_hiera_t.yaml"
+    if problem == "corrupt":
+        path = tmp_path / "corrupt.pt"
+        path.write_bytes(checkpoint_path.read_bytes()[:5000])
+    elif problem == "wrong config":
+        config = "configs/sam2.1/sam2.1_hiera_l.yaml"
+    else:
+        path = tmp_path / "missing.pt"
+    done = sam2_ros("check-model", str(path), "--config", config)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0]
+    expected = {
+        "corrupt": "corrupt or truncated",
+        "wrong config": "does not match config",
+        "missing": "does not exist",
+    }[problem]
+    assert expected in lines[0]
+
+
+def bench(tmp_path, *options: str) -> tuple[dict, str]:
+    """Run ``sam2-ros bench`` small on the CPU; its JSON results and its printed table."""
+    out = tmp_path / "bench.json"
+    done = sam2_ros(
+        "bench",
+        *("--warmup", "0", "--image-size", "128", "--device", "cpu", "--width", "160"),
+        *("--height", "120", "--json", str(out), *options),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_bench_runs_and_writes_valid_json(tmp_path):
+    results, table = bench(
+        tmp_path,
+        *("--frames", "2", "--objects", "2", "--compare-official", "--lift", "--save-objects"),
+    )
+    assert results["mode"] == "engine" and results["objects"] == 2
+    assert results["lift_ms_median"] > 0 and results["ratio_lift_over_engine"] > 0
+    assert 0 < results["objects_file_bytes"] < results["memory_bytes"]
+    assert results["ours_ms_median"] > 0 and results["official_ms_median"] > 0
+    assert results["ratio_ours_over_official"] == pytest.approx(
+        results["ours_ms_median"] / results["official_ms_median"]
+    )
+    assert results["mask_iou_vs_official_min"] > 0.9  # same weights, frames differ by JPEG
+    assert results["rss_bytes"]["end"] > 0 and results["ours_state_bytes"]["end"] > 0
+    assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2]
+    assert "ratio_ours_over_official" in table
+
+
+def test_bench_times_a_late_prompt(tmp_path):
+    results, _ = bench(tmp_path, "--late-prompt", "2", "--frames", "2")
+    assert results["mode"] == "late-prompt" and results["late_by_frames"] == 2
+    assert results["late_prompt_ms_first_object"] > 0
+    assert results["late_prompt_ms_with_3_others_median"] > 0
+    assert results["d_times_one_object_frame_ms"] == pytest.approx(
+        2 * results["one_object_frame_ms_median"]
+    )
+    assert results["history_bytes_per_frame"] > 0
+
+
+def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
+    results, _ = bench(tmp_path, "--node", "--frames", "3", "--objects", "1")
+    assert results["mode"] == "node" and results["frames"] == 3
+    assert 0 < results["latency_ms_p50"] <= results["latency_ms_max"]
+    # the node process holds at least the model's weights
+    assert results["node_rss_bytes"]["start"] > 100 * 2**20
+    assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2, 3]
+    assert results["rate_window_frames"] == 1 and results["frames_per_s_first"] > 0
+    assert results["ratio_rate_last_over_first"] == pytest.approx(
+        results["frames_per_s_last"] / results["frames_per_s_first"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--frames", "0"], "--frames: must be at least 1"),
+        (["--image-size", "300"], "image_size 300 is invalid"),
+        (["--device", "cuda:7"], "device 'cuda:7'"),
+        (["--node", "--compare-official"], "choose one of --compare-official, --node"),
+        (["--late-prompt", "0"], "--late-prompt: must be at least 1"),
+        (["--objects", "0", "--compare-official"], "needs at least one object"),
+        (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+    ],
+)
+def test_bench_refuses_bad_options_in_one_line(options, expected):
+    done = sam2_ros("bench", "--device", "cpu", *options)
+    assert done.returncode in (1, 2)
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr.strip().splitlines()[-1]
+
+
+def test_engine_commands_need_no_ros():
+    """``bench`` (engine mode) and ``check-model`` run where only PyTorch and SAM 2 are installed,
+    e.g. a GPU machine without ROS: nothing ROS is imported for them."""
+    code = (
+        "import sys; from sam2_ros.commands import cli, bench; cli.build_parser('bench'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'rclpy', 'sensor_msgs', 'geometry_msgs', 'std_msgs', 'rosbags'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_demo_writes_its_outputs_and_warns_without_a_checkpoint(tmp_path):
+    out = tmp_path / "demo"
+    done = sam2_ros(
+        "demo",
+        "--frames",
+        "5",
+        "--image-size",
+        "128",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--output",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    random_weights = resolve_checkpoint("", DEFAULT_MODEL_CFG) is None
+    if random_weights:
+        assert done.stdout.count("RANDOM WEIGHTS") >= 2  # first and last
+    assert (out / "overlay.mp4").stat().st_size > 0
+    assert (out / "contact_sheet.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 4 and summary["random_weights"] is random_weights
+    assert set(summary["objects"]) == {"1", "2"}
+    assert all(len(o["occlusion_score"]) == 4 for o in summary["objects"].values())
+    positions = [p for o in summary["objects"].values() for p in o["position_m"]]
+    assert len(positions) == 8 and all(p is None or 1.0 <= p[2] <= 4.0 for p in positions)

@@ -1,0 +1,68 @@
+"""The node's parameters validated without ROS: defaults, per-camera topics, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from sam2_ros.tracking.parameters import PARAMETERS, ParameterError, parse
+
+
+def _values(**overrides):
+    values = {name: default for name, (default, _) in PARAMETERS.items()}
+    values.update(overrides)
+    return values
+
+
+def test_defaults_derive_each_cameras_topics():
+    params = parse(
+        _values(
+            camera_names=["front", "rear"],
+            image_topics=["/front/image_raw", "/rear/color/image/compressed"],
+        )
+    )
+    front, rear = params.cameras
+    assert front.camera_info_topic == "/front/camera_info"
+    assert front.click_topics == (
+        "/front/image_raw_mouse_left",
+        "/front/image_raw/compressed_mouse_left",
+    )
+    assert rear.compressed and not front.compressed
+    assert rear.camera_info_topic == "/rear/color/camera_info"
+    assert rear.click_topics == (
+        "/rear/color/image_mouse_left",
+        "/rear/color/image/compressed_mouse_left",
+    )
+    assert params.image_reliability == "auto" and params.overlay_clicks
+
+
+def test_click_topics_can_be_named_or_disabled():
+    params = parse(
+        _values(
+            camera_names=["a", "b"],
+            image_topics=["/a/image", "/b/image"],
+            click_topics=["/a/clicks", ""],
+        )
+    )
+    assert [c.click_topics for c in params.cameras] == [("/a/clicks",), ()]
+    assert params.image_size is None and params.checkpoint is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"camera_names": ["a", "b"]}, "must be non-empty and of equal length"),
+        ({"camera_names": ["a b"]}, "letters, digits"),
+        ({"image_size": 250}, "multiple of 32"),
+        ({"image_size": "large"}, "image_size must be a int"),
+        ({"occlusion_threshold": 1.5}, r"\[0, 1\]"),
+        ({"max_objects": 0}, "max_objects must be >= 1"),
+        ({"drop_frames": "yes"}, "drop_frames must be a bool"),
+        ({"click_topics": ["/a", "/b"]}, "click_topics has 2 entries but there are 1 cameras"),
+        ({"image_reliability": "sometimes"}, "must be one of auto, reliable, best_effort"),
+        ({"compile": "fast"}, "compile 'fast' must be one of none, default, max"),
+        ({"compile": True}, "compile must be a str"),
+    ],
+)
+def test_bad_values_are_explained(overrides, message):
+    with pytest.raises(ParameterError, match=message):
+        parse(_values(**overrides))
