@@ -20,12 +20,23 @@ VPY := $(abspath $(VENV))/bin/python
 BUILD_DIR := build/cmake-$(ROS_DISTRO)
 DEPS_STAMP := $(VENV)/.sam2_ros-deps
 PKG_STAMP := $(VENV)/.sam2_ros-package
+VISION_MSGS_STAMP := $(VENV)/.sam2_ros-vision_msgs
+VISION_MSGS_BUILD_DIR := build/vision_msgs-$(ROS_DISTRO)
+VISION_MSGS_SOURCES := $(wildcard interfaces/vision_msgs/msg/*.msg) \
+	interfaces/vision_msgs/CMakeLists.txt interfaces/vision_msgs/package.xml
 PKG_SOURCES := $(shell find sam2_ros msg srv launch config model -type f \
 	-not -name '*.pyc' -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt package.xml setup.py
 
 # CPU torch unless a GPU is visible (the CUDA build comes from the package index, not the local file).
 TORCH_SPEC ?= torch==2.13.0
 HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+
+# Configure, build and install a CMake package with plain CMake, the venv being both the ROS prefix
+# and the install prefix: $(call venv_cmake,<source dir>,<build dir>). One shell command (&&).
+venv_cmake = CMAKE_PREFIX_PATH=$(abspath $(VENV)) AMENT_PREFIX_PATH=$(abspath $(VENV)) \
+	cmake -S $(1) -B $(2) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
+	-DPython3_EXECUTABLE=$(VPY) -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING \
+	&& cmake --build $(2) -j2 && cmake --install $(2) > /dev/null
 
 .PHONY: help setup test demo bench lint clean
 
@@ -53,13 +64,23 @@ endif
 	$(VPY) tools/fix_ros_wheel_cmake.py
 	touch $@
 
-$(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES)
+# vision_msgs has no wheel: build our field-for-field copy (interfaces/README.md) into the venv unless
+# a vision_msgs that is not that copy is importable there; a copy installed earlier is rebuilt.
+$(VISION_MSGS_STAMP): $(DEPS_STAMP) $(VISION_MSGS_SOURCES)
+	if $(VPY) -c "from vision_msgs.msg import Detection2DArray" 2>/dev/null \
+			&& ! grep -qs sam2_ros $(VENV)/share/vision_msgs/package.xml; then \
+		echo ">> vision_msgs is importable in $(VENV): not building interfaces/vision_msgs"; \
+	else \
+		echo ">> building and installing interfaces/vision_msgs (vision_msgs 4.1.1 subset) into $(VENV)"; \
+		$(call venv_cmake,interfaces/vision_msgs,$(VISION_MSGS_BUILD_DIR)) \
+			&& $(VPY) -c "from vision_msgs.msg import Detection2DArray, Detection3DArray"; \
+	fi
+	touch $@
+
+# vision_msgs is a run-time dependency only (order-only: rebuilding it does not rebuild the package).
+$(PKG_STAMP): $(DEPS_STAMP) $(PKG_SOURCES) | $(VISION_MSGS_STAMP)
 	@echo ">> building and installing sam2_ros (interfaces + Python package) into $(VENV)"
-	CMAKE_PREFIX_PATH=$(abspath $(VENV)) AMENT_PREFIX_PATH=$(abspath $(VENV)) \
-		cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
-		-DPython3_EXECUTABLE=$(VPY) -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING
-	cmake --build $(BUILD_DIR) -j2
-	cmake --install $(BUILD_DIR) > /dev/null
+	$(call venv_cmake,.,$(BUILD_DIR))
 	# --ignore-installed: rosidl registered the generated half of `sam2_ros` as an egg; pip must
 	# not "upgrade" it away (that would delete msg/ and srv/), only add the modules and commands.
 	# setuptools' build/lib would keep modules deleted or moved since the last build: start afresh.

@@ -113,6 +113,8 @@ def test_install_space_holds_every_shipped_file(workspace):
     missing = [f for f in expected if not (install / f).is_file()]
     assert not missing, f"not installed: {missing}"
     assert os.access(install / "lib" / PACKAGE / "sam2_node", os.X_OK)
+    # interfaces/vision_msgs is the pip environment's stand-in: a workspace never builds it
+    assert sorted(p.name for p in (workspace / "install").iterdir() if p.is_dir()) == [PACKAGE]
 
 
 def _set(client, name: str, value: bool) -> None:

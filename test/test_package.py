@@ -16,6 +16,7 @@ RUNTIME_DEPENDENCIES = {
     "cv_bridge",
     "launch_ros",
     "rosidl_default_runtime",
+    "vision_msgs",
 }
 
 
