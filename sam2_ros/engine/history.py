@@ -3,7 +3,9 @@
 For each of the last ``size`` frames the history keeps the frame (its features), every object's
 state as tracking left it there, and the prompts applied to it since, in order. That is exactly
 what re-running an object from that frame needs: restore its state, apply that frame's prompts
-(the late one included), then track and prompt it again frame by frame up to the newest.
+(the late one included), then track and prompt it again frame by frame up to the newest. It also
+keeps each prompted object's output after the last prompt on a frame, so the results of a held
+frame can be told as they stand now.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sam2_ros.engine.prompts import Prompt, PromptError
-from sam2_ros.engine.tracking_state import Frame, ObjectState
+from sam2_ros.engine.tracking_state import Frame, ObjectOutput, ObjectState
 
 
 @dataclass
@@ -25,12 +27,24 @@ class HistoryFrame:
     frame: Frame
     states: dict[int, ObjectState]
     prompts: dict[int, list[Prompt]] = field(default_factory=dict)
+    answers: dict[int, ObjectOutput] = field(default_factory=dict)  # after the last prompt
+
+    def output(self, object_id: int) -> ObjectOutput | None:
+        """The object's output on this frame as it stands: its last prompt's answer, else what
+        tracking gave (None: not tracked on this frame)."""
+        answer = self.answers.get(object_id)
+        if answer is not None:
+            return answer
+        state = self.states.get(object_id)
+        return None if state is None else state.output
 
     def tensors(self) -> Iterator[torch.Tensor]:
         """The tensors held."""
         yield from self.frame.tensors()
         for state in self.states.values():
             yield from state.tensors()
+        for answer in self.answers.values():
+            yield from answer.tensors()
 
 
 class FrameHistory:
@@ -68,16 +82,22 @@ class FrameHistory:
         """The frames held after ``frame_index``, oldest first."""
         return [entry for entry in self._frames if entry.frame.index > frame_index]
 
-    def record_prompt(self, frame_index: int, object_id: int, prompt: Prompt) -> None:
-        """Note a prompt applied to an object on a held frame (newest frames are always held)."""
+    def record_prompt(
+        self, frame_index: int, object_id: int, prompt: Prompt, answer: ObjectOutput
+    ) -> None:
+        """Note a prompt applied to an object on a held frame, and the object's output after it
+        (newest frames are always held)."""
         if self._frames and self._frames[-1].frame.index >= frame_index:
-            self[frame_index].prompts.setdefault(object_id, []).append(prompt)
+            entry = self[frame_index]
+            entry.prompts.setdefault(object_id, []).append(prompt)
+            entry.answers[object_id] = answer
 
     def drop_object(self, object_id: int) -> None:
         """Forget an object on every frame."""
         for entry in self._frames:
             entry.states.pop(object_id, None)
             entry.prompts.pop(object_id, None)
+            entry.answers.pop(object_id, None)
 
     def clear(self) -> None:
         """Forget every frame."""

@@ -224,7 +224,7 @@ class StreamingPredictor:
                 output.score,
                 _occlusion_scores(output.object_score_logits),
             )
-        self._history.record_prompt(frame.index, object_id, prompt)
+        self._history.record_prompt(frame.index, object_id, prompt, output)
         self._next_object_id = max(self._next_object_id, object_id + 1)
         return PromptResult(object_id, frame.index, mask, float(score[0]), float(occlusion[0]))
 
@@ -420,7 +420,10 @@ class StreamingPredictor:
             self._bank.snapshot(object_id),
             self._outputs.get(object_id),
             self._pending.get(object_id),
-            [(e, e.states.get(object_id)) for e in self._history.after(entry.frame.index)],
+            [
+                (e, e.states.get(object_id), e.answers.get(object_id))
+                for e in self._history.after(entry.frame.index)
+            ],
         )
         try:
             return self._replay(entry, object_id, prompt)
@@ -429,8 +432,9 @@ class StreamingPredictor:
             self._bank.restore(object_id, memory)
             self._restore(self._outputs, object_id, output)
             self._restore(self._pending, object_id, pending)
-            for later, state in states:
+            for later, state, answer in states:
                 self._restore(later.states, object_id, state)
+                self._restore(later.answers, object_id, answer)
             raise
         finally:  # objects keep the order they were added in
             order += [i for i in self._outputs if i not in order]
@@ -452,7 +456,7 @@ class StreamingPredictor:
             self._bank.release_unreachable(later.frame.index, [object_id])
             later.states[object_id] = self._state(object_id)
             for earlier in later.prompts.get(object_id, []):
-                self._apply_prompt(later.frame, object_id, earlier)
+                later.answers[object_id] = self._apply_prompt(later.frame, object_id, earlier)
             previous = later.frame
         return answer
 
@@ -603,14 +607,24 @@ class StreamingPredictor:
         )
         return logits[:, 0] > 0
 
-    def result(self) -> TrackResult:
-        """All objects on the last tracked frame, including prompts applied to it since."""
+    def result(self, frame_index: int | None = None) -> TrackResult:
+        """All objects on the last tracked frame, or on an earlier one still in the history, as
+        they stand now: including prompts applied to it since, and an object's re-tracking
+        after a prompt on an earlier frame. :class:`PromptError` for a frame not held."""
         frame = self._frame
         if frame is None:
             raise RuntimeError("no frame tracked yet")
-        if not self._outputs:
+        if frame_index is None or frame_index == frame.index:
+            return self._result(frame, self._outputs)
+        entry = self._history[frame_index]
+        held = {i: entry.output(i) for i in self._outputs}
+        return self._result(entry.frame, {i: o for i, o in held.items() if o is not None})
+
+    def _result(self, frame: Frame, by_object: dict[int, ObjectOutput]) -> TrackResult:
+        """The objects' outputs on ``frame`` at the frame's resolution."""
+        if not by_object:
             return TrackResult.empty(frame.index, frame.height, frame.width, self.pointer_dim)
-        outputs = list(self._outputs.values())
+        outputs = list(by_object.values())
         with torch.inference_mode():
             pred_masks = torch.cat([o.pred_masks for o in outputs])
             masks, scores, occlusion, pointers, logits = _to_host(
@@ -622,7 +636,7 @@ class StreamingPredictor:
             )
         return TrackResult(
             frame_index=frame.index,
-            object_ids=list(self._outputs),
+            object_ids=list(by_object),
             masks=masks,
             scores=scores,
             occlusion_scores=occlusion,

@@ -48,8 +48,8 @@ def bedroom(tmp_path_factory):
 
 def run(model, frames, kind: str, arrives_after: int) -> dict:
     """Track ``frames``; the prompt of ``kind`` on frame K arrives after frame ``arrives_after``.
-    Returns the answer, every frame's result, and the prompted object's result and memory right
-    after the prompt arrived."""
+    Returns the answer, every frame's result, the prompted object's result and memory right
+    after the prompt arrived, and the results of frames K to then as they stand after it."""
     object_id, prompt = KINDS[kind]
     predictor = StreamingPredictor(model=model, history_frames=HISTORY)
     results = {0: predictor.track(frames[0])}
@@ -64,6 +64,7 @@ def run(model, frames, kind: str, arrives_after: int) -> dict:
             run["answer"] = predictor.add_prompt(object_id=object_id, frame_index=K, **prompt)
             run["now"] = predictor.result()
             run["memory"] = predictor.object_memory(run["answer"].object_id)
+            run["held"] = {k: predictor.result(k) for k in range(K, index + 1)}
     return run
 
 
@@ -113,6 +114,12 @@ def test_late_prompt_equals_timely_prompt(sam_model, bedroom, kind):
         arrived = K + lateness
         _assert_same_object(late["now"], timely["results"][arrived], object_id, 1e-4, 1e-5)
         _assert_same_memory(late["memory"], timely["memories"][arrived])
+        for index, held in late["held"].items():  # frames since K, as re-tracked
+            reference = timely["now"] if index == K else timely["results"][index]
+            assert held.frame_index == index and held.object_ids == reference.object_ids
+            _assert_same_object(held, reference, object_id, 1e-4, 1e-5)
+            for other in others:
+                _assert_same_object(held, reference, other, 1e-5, 1e-5)
         for index in range(arrived + 1, len(frames)):
             ours, reference = late["results"][index], timely["results"][index]
             assert ours.object_ids == reference.object_ids
@@ -159,6 +166,9 @@ def test_prompts_outside_the_history_are_refused(small_model, scene):
     with pytest.raises(PromptError, match=f"object {object_id} was not tracked yet on frame 2"):
         predictor.add_prompt(object_id, points=[(5, 5)], labels=[1], frame_index=2)
     assert predictor.memory_bytes() == before and predictor.object_ids == [object_id]
+    with pytest.raises(PromptError, match="frame 1 is not in the prompt history"):
+        predictor.result(1)
+    assert predictor.result(2).object_ids == [] and predictor.result(4).object_ids == [object_id]
     without = StreamingPredictor(model=small_model, history_frames=0)
     without.track(scene.frame(0))
     without.track(scene.frame(1))
