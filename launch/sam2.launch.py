@@ -29,6 +29,11 @@ ARGUMENTS = {
         "Registered depth image of the (single) camera, for objects in 3D; '' keeps the "
         "parameter file's.",
     ),
+    "detection_topic": (
+        "",
+        "vision_msgs/Detection2DArray topic of the (single) camera's detector; '' keeps the "
+        "parameter file's.",
+    ),
     "checkpoint": ("", "SAM 2 .pt checkpoint; '' keeps the parameter file's."),
     "device": ("", "auto, cpu, cuda or cuda:N; '' keeps the parameter file's."),
     "log_level": ("info", "Logging level of the node(s)."),
@@ -94,6 +99,8 @@ def _nodes(context, *args, **kwargs) -> list:
         cameras = [(value["node_name"], single_name, single_topic)]
         if value["depth_topic"]:
             overrides["depth_topics"] = [value["depth_topic"]]
+        if value["detection_topic"]:
+            overrides["detection_topics"] = [value["detection_topic"]]
     actions = []
     for node_name, camera_names, image_topics in cameras:
         params = dict(overrides)

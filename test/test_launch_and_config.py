@@ -61,6 +61,7 @@ def test_every_parameter_is_documented_in_the_readme():
     "arguments",
     [
         {"image_topic": "/front/image_raw", "checkpoint": "/tmp/w.pt"},
+        {"depth_topic": "/front/depth", "detection_topic": "/front/detections"},
         {
             "node_per_camera": "true",
             "camera_names": "front,rear",
@@ -84,6 +85,8 @@ def test_launch_description_builds(arguments):
         "image_topic",
         "camera_name",
         "checkpoint",
+        "depth_topic",
+        "detection_topic",
         "device",
         "log_level",
         "node_per_camera",

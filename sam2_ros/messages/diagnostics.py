@@ -22,6 +22,16 @@ def camera_status(
         "objects": str(snap.objects),
         "memory_bank_bytes": str(snap.memory_bytes),
         "frames_without_depth": str(snap.frames_without_depth),
+        "detection_messages": str(snap.detections.messages),
+        "detection_messages_applied": str(snap.detections.applied),
+        "detections_matched": str(snap.detections.matched),
+        "detections_started": str(snap.detections.started),
+        "detections_reconditioned": str(snap.detections.reconditioned),
+        "objects_forgotten": str(snap.detections.forgotten),
+        "detections_dropped": str(snap.detections.dropped.total()),
+        "detections_dropped_by_reason": "; ".join(
+            f"{reason}: {count}" for reason, count in sorted(snap.detections.dropped.items())
+        ),
         "device": device,
     }
     healthy = snap.fps > 0.0 and not snap.input_problem

@@ -11,21 +11,18 @@ import numpy as np
 from sensor_msgs.msg import Image, RegionOfInterest
 
 from sam2_ros.engine import TrackResult
+from sam2_ros.geometry.boxes import mask_box
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMask, ObjectMasks, ObjectPointers, OcclusionScores
 
 
 def mask_roi(mask: np.ndarray) -> RegionOfInterest:
     """The tight box around a binary mask (all zero for an empty mask)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    box = mask_box(mask)
+    if box is None:
         return RegionOfInterest()
-    return RegionOfInterest(
-        x_offset=int(cols[0]),
-        y_offset=int(rows[0]),
-        width=int(cols[-1] - cols[0] + 1),
-        height=int(rows[-1] - rows[0] + 1),
-    )
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
 
 
 def to_object_masks_msg(

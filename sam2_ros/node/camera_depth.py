@@ -3,7 +3,8 @@
 Depth images are buffered by stamp as they arrive; after a frame is tracked, the tracking thread
 pairs it with the nearest depth image (waiting ``depth_wait`` for a late one), lifts every
 object's mask with the camera's intrinsics, and publishes ``~/<camera>/objects_3d`` (always), and
-``~/<camera>/markers`` and ``~/<camera>/object_points`` while someone subscribes.
+``~/<camera>/markers``, ``~/<camera>/object_points`` and ``~/<camera>/detections_3d`` while
+someone subscribes.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sensor_msgs.msg import CameraInfo, PointCloud2
+from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
 from sam2_ros.engine import TrackResult
 from sam2_ros.geometry.lifting import LiftedObject
+from sam2_ros.messages.detections import to_detection_3d_array
 from sam2_ros.messages.objects_3d import (
     DepthError,
     lift_objects,
@@ -49,6 +52,7 @@ class CameraDepth:
         self._objects = publishers.create(Objects3D, "objects_3d")
         self._markers = publishers.create(MarkerArray, "markers")
         self._points = publishers.create(PointCloud2, "object_points")
+        self._detections = publishers.create(Detection3DArray, "detections_3d")
         self._shown: set[int] = set()
 
     def forget(self) -> None:
@@ -84,6 +88,10 @@ class CameraDepth:
             self._markers.publish(markers)
         if self._points.get_subscription_count():
             self._points.publish(to_point_cloud(header, ids, lifted, params.max_points_per_object))
+        if self._detections.get_subscription_count():
+            self._detections.publish(
+                to_detection_3d_array(header, ids, labels, result.scores, lifted)
+            )
 
     def _lift(
         self, header: Any, result: TrackResult, camera_info: CameraInfo | None

@@ -16,6 +16,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.node.input_qos import (
     NO_FRAMES_WARNING_S,
@@ -30,6 +31,9 @@ from sam2_ros.tracking.parameters import CameraConfig, NodeParams, mouse_topics
 #: rqt_image_view and rviz2 publish clicks reliably (rclcpp's default QoS).
 CLICK_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 CLICK_MISMATCH_FIX = "publish clicks reliably and volatile (as rqt_image_view and rviz2 do)"
+#: Detections: best effort connects to reliable and best-effort detectors alike (they are small
+#: messages, which DDS delivers whole); a few may queue while the callback runs.
+DETECTION_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 #: Reports an input problem in one line (logged, throttled, and shown on /diagnostics).
 ProblemReport = Callable[[str], None]
@@ -162,8 +166,8 @@ class ImageSubscription:
 
 class CameraInputs:
     """What one camera listens to while the node is active: its images and registered depth
-    images (problems go to ``report``), clicks on its image or overlay, its CameraInfo (problems
-    go to ``log``)."""
+    images (problems go to ``report``), clicks on its image or overlay, its CameraInfo and its
+    detector's detections (problems go to ``log``)."""
 
     def __init__(
         self,
@@ -177,6 +181,7 @@ class CameraInputs:
         on_click: ClickHandler,
         on_camera_info: Callable[[CameraInfo], None],
         on_depth: Callable[[Any], None] | None = None,
+        on_detections: Callable[[Any], None] | None = None,
     ) -> None:
         self._node, self._group, self._log = node, group, log
         self._subscriptions: list[Any] = []
@@ -200,11 +205,27 @@ class CameraInputs:
             clicks += [(topic, "overlay click") for topic in overlay]
         for topic, source in clicks:
             self._listen(
-                Point, topic, lambda msg, source=source: on_click(msg.x, msg.y, source), CLICK_QOS
+                Point,
+                topic,
+                lambda msg, source=source: on_click(msg.x, msg.y, source),
+                CLICK_QOS,
+                CLICK_MISMATCH_FIX,
             )
         if config.camera_info_topic:
             self._listen(
-                CameraInfo, config.camera_info_topic, on_camera_info, qos_profile_sensor_data
+                CameraInfo,
+                config.camera_info_topic,
+                on_camera_info,
+                qos_profile_sensor_data,
+                "publish CameraInfo volatile, as camera drivers do",
+            )
+        if config.detection_topic and on_detections is not None:
+            self._listen(
+                Detection2DArray,
+                config.detection_topic,
+                on_detections,
+                DETECTION_QOS,
+                "publish detections volatile, reliable or best effort",
             )
 
     def check(self) -> None:
@@ -223,13 +244,16 @@ class CameraInputs:
         self._subscriptions.clear()
 
     def _listen(
-        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile
+        self,
+        msg_type: type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile,
+        fix: str,
     ) -> None:
-        self._subscriptions.append(
-            subscribe(
-                self._node, msg_type, topic, callback, qos, self._group, self._on_incompatible
-            )
-        )
+        def on_incompatible(subscription: Any) -> None:
+            self._log(describe_mismatch(self._node, subscription, fix))
 
-    def _on_incompatible(self, subscription: Any) -> None:
-        self._log(describe_mismatch(self._node, subscription, CLICK_MISMATCH_FIX))
+        self._subscriptions.append(
+            subscribe(self._node, msg_type, topic, callback, qos, self._group, on_incompatible)
+        )

@@ -20,9 +20,11 @@ import rclpy
 from rclpy.callback_groups import CallbackGroup
 from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.engine import PromptError, PromptResult, Sam2Model, StreamingPredictor
 from sam2_ros.engine.objects_file import SavedObjects
+from sam2_ros.messages.detections import to_detection_array
 from sam2_ros.messages.images import (
     ImageConversionError,
     array_to_image_msg,
@@ -32,9 +34,11 @@ from sam2_ros.messages.images import (
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.node.camera_depth import CameraDepth
+from sam2_ros.node.camera_detector import CameraDetector
 from sam2_ros.node.camera_inputs import CameraInputs
 from sam2_ros.node.camera_outputs import CameraPublishers
 from sam2_ros.overlay import draw_overlay
+from sam2_ros.tracking.detections import DetectedObjects
 from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import CameraConfig, NodeParams
 from sam2_ros.tracking.statistics import CameraStatistics
@@ -58,6 +62,7 @@ class CameraOutputs:
         self.label_image = publishers.create(Image, "label_image")
         self.overlay = publishers.create(Image, "overlay")
         self.overlay_compressed = publishers.create(CompressedImage, "overlay/compressed")
+        self.detections = publishers.create(Detection2DArray, "detections")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,17 @@ class CameraPipeline:
             if config.depth_topic
             else None
         )
+        self.detector = (
+            CameraDetector(
+                config.name,
+                DetectedObjects(self.predictor, self.labels, self.tracked, params.detection),
+                self.stats,
+                node.get_logger().info,
+                log_problem,
+            )
+            if config.detection_topic
+            else None
+        )
         self._log_problem = log_problem
         self._inputs: CameraInputs | None = None
         self._submit_frame: Callable[[str, Any], None] | None = None
@@ -144,6 +160,7 @@ class CameraPipeline:
             on_click=self.click,
             on_camera_info=self._on_camera_info,
             on_depth=self.depth.on_depth if self.depth is not None else None,
+            on_detections=self._on_detections if self.detector is not None else None,
         )
 
     def stop(self) -> None:
@@ -167,10 +184,26 @@ class CameraPipeline:
             self._inputs.check()
 
     def forget(self) -> None:
-        """Forget every object, memory and tracked frame (tracking thread, or inactive)."""
+        """Forget every object, memory, tracked frame and waiting detection (tracking thread, or
+        inactive)."""
         self.predictor.reset()
+        self._forget_frames()
+
+    def _forget_frames(self) -> None:
+        """The tracked frames are gone: so are their stamps and what waited for them."""
         self.labels.clear()
         self.tracked.clear()
+        with self._clicks_lock:
+            self._clicks.clear()
+        if self.detector is not None:
+            self.detector.objects.clear()
+
+    def remove_object(self, object_id: int) -> None:
+        """Stop tracking an object (tracking thread)."""
+        self.predictor.remove_object(object_id)
+        self.labels.pop(object_id, None)
+        if self.detector is not None:
+            self.detector.objects.removed(object_id)
 
     def save_objects(self, path: Path) -> list[int]:
         """Write the objects (memories, ids, labels) to ``path``; their ids."""
@@ -181,11 +214,8 @@ class CameraPipeline:
         """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
         the next frame on (earlier frames can no longer be prompted); their ids."""
         labels = self.predictor.restore_objects(saved)
-        self.labels.clear()
+        self._forget_frames()
         self.labels.update(labels)
-        self.tracked.clear()
-        with self._clicks_lock:
-            self._clicks.clear()
         return self.predictor.object_ids
 
     # ---- inputs (executor threads) --------------------------------------------------------------
@@ -194,6 +224,10 @@ class CameraPipeline:
         self._received_stamp = stamp_ns(message.header.stamp)
         self.stats.record_received()
         self._submit_frame(self.name, message)
+
+    def _on_detections(self, message: Any) -> None:
+        self.detector.on_message(message)
+        self._submit_command(self.detector.apply_due)
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         """Keep the newest calibration; log when it first arrives or changes."""
@@ -271,15 +305,19 @@ class CameraPipeline:
         )
         if label or answer.object_id not in self.labels:
             self.labels[answer.object_id] = label
+        if self.detector is not None:
+            self.detector.objects.prompted(answer.frame_index)
         return answer, self.tracked.stamp_of(answer.frame_index)
 
     def process(self, message: Any, skipped: int) -> None:
         """Decode, track and publish one frame (``skipped``: newer frames replaced it since the
-        last one), then apply the clicks made on it."""
+        last one), then apply the clicks and detections made on it."""
         try:
             self._track_and_publish(message, skipped)
         finally:
             self.apply_due_clicks()
+            if self.detector is not None:
+                self.detector.apply_due()
 
     def _track_and_publish(self, message: Any, skipped: int) -> None:
         stats = self.stats
@@ -294,6 +332,8 @@ class CameraPipeline:
         result = self.predictor.track(rgb)
         engine_s = time.perf_counter() - started
         self.tracked.add(stamp_ns(message.header.stamp), result.frame_index)
+        if self.detector is not None:
+            self.detector.objects.frame_tracked(result)
         self._publish(message.header, rgb, result)
         if self.depth is not None:
             self.depth.publish(message.header, result, self.labels, self.camera_info)
@@ -316,6 +356,8 @@ class CameraPipeline:
         out.masks.publish(messages["masks"])
         out.occlusion.publish(messages["occlusion"])
         out.pointers.publish(messages["object_pointers"])
+        if out.detections.get_subscription_count():
+            out.detections.publish(to_detection_array(header, result, self.labels))
         if params.publish_label_image and out.label_image.get_subscription_count():
             out.label_image.publish(to_label_image_msg(header, result))
         raw = out.overlay.get_subscription_count()

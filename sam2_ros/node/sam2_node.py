@@ -464,11 +464,7 @@ class Sam2Node(LifecycleNode):
         try:
             camera = self._camera_for(request.camera_name)
 
-            def command() -> None:
-                camera.predictor.remove_object(request.object_id)
-                camera.labels.pop(request.object_id, None)
-
-            self._wait(self._submit(command))
+            self._wait(self._submit(lambda: camera.remove_object(request.object_id)))
         except PromptError as err:
             response.success, response.message = False, str(err)
             return response

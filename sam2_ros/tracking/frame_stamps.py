@@ -49,6 +49,11 @@ class TrackedFrames:
         with self._lock:
             return self._frames[-1][0] if self._frames else None
 
+    def oldest_stamp(self) -> int | None:
+        """Stamp of the oldest held frame (None: none yet)."""
+        with self._lock:
+            return self._frames[0][0] if self._frames else None
+
     def stamp_of(self, frame_index: int) -> int | None:
         """Stamp of a held frame."""
         with self._lock:

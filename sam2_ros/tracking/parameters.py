@@ -11,6 +11,7 @@ from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.paths import model_dir
+from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 
 AUTO = "auto"
@@ -81,6 +82,38 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "min_depth_points": (20, "Valid depth pixels an object needs to be lifted into 3D."),
     "max_points_per_object": (2000, "Most points per object in ~/<camera>/object_points."),
+    "detection_topics": (
+        [""],
+        "One vision_msgs/Detection2DArray topic per camera: a detector's boxes, stamped with the "
+        "image they were computed on, start, confirm and retire objects; '' = none.",
+    ),
+    "detection_min_score": (
+        0.5,
+        "Detections start objects (and re-prompt disagreeing ones) only from this score up.",
+    ),
+    "detection_classes": (
+        [""],
+        "Class ids detections may have; others are ignored ([''] = every class).",
+    ),
+    "detection_match_iou": (
+        0.4,
+        "A detection pairs with an object when its box and the object's mask box overlap at "
+        "least this much (IoU).",
+    ),
+    "detection_recondition_iou": (
+        0.7,
+        "A paired object whose mask box overlaps its confident detection less than this (IoU) "
+        "is prompted again with the detection's box.",
+    ),
+    "detection_recondition_frames": (
+        16,
+        "An object is prompted again from a detection at most once every this many tracked frames.",
+    ),
+    "detection_forget_after": (
+        30,
+        "An object started by detections is removed after this many consecutive detection "
+        "messages without a detection paired with it; 0 = never. Clicked objects stay.",
+    ),
     "rviz_click_topic": (
         "/clicked_point",
         "rviz2 'Publish Point' topic: a 3D click projected into a camera starts an object; "
@@ -154,6 +187,7 @@ class CameraConfig:
     camera_info_topic: str  # '' = none
     click_topics: tuple[str, ...]  # () = none
     depth_topic: str  # '' = none
+    detection_topic: str  # '' = none
 
     @property
     def compressed(self) -> bool:
@@ -195,6 +229,7 @@ class NodeParams:
     max_points_per_object: int
     load_objects_on_activate: str
     save_objects_on_deactivate: str
+    detection: AssociationSettings
 
 
 def compile_mode(value: str) -> str:
@@ -247,8 +282,8 @@ def mouse_topics(base_topic: str) -> tuple[str, str]:
 
 
 def _per_camera(name: str, values: list[str], count: int) -> list[str]:
-    """One value per camera; a single default value (``auto``, or ``''`` for depth) is every
-    camera's."""
+    """One value per camera; a single default value (``auto``, or ``''`` for depth and
+    detections) is every camera's."""
     default = PARAMETERS[name][0]
     if values == default:
         return default * count
@@ -278,6 +313,7 @@ def parse(values: dict[str, Any]) -> NodeParams:
     infos = _per_camera("camera_info_topics", list(values["camera_info_topics"]), len(names))
     clicks = _per_camera("click_topics", list(values["click_topics"]), len(names))
     depths = _per_camera("depth_topics", list(values["depth_topics"]), len(names))
+    detections = _per_camera("detection_topics", list(values["detection_topics"]), len(names))
     cameras = tuple(
         CameraConfig(
             name=name,
@@ -289,9 +325,10 @@ def parse(values: dict[str, Any]) -> NodeParams:
                 mouse_topics(image_topic_base(topic)) if click == AUTO else (click,) * bool(click)
             ),
             depth_topic=depth,
+            detection_topic=detection,
         )
-        for name, topic, info, click, depth in zip(
-            names, topics, infos, clicks, depths, strict=True
+        for name, topic, info, click, depth, detection in zip(
+            names, topics, infos, clicks, depths, detections, strict=True
         )
     )
     image_size = int(values["image_size"])
@@ -366,6 +403,36 @@ def parse(values: dict[str, Any]) -> NodeParams:
         max_points_per_object=int(values["max_points_per_object"]),
         load_objects_on_activate=str(values["load_objects_on_activate"]),
         save_objects_on_deactivate=str(values["save_objects_on_deactivate"]),
+        detection=_association_settings(values),
+    )
+
+
+def _association_settings(values: dict[str, Any]) -> AssociationSettings:
+    """The ``detection_*`` parameters, validated."""
+    for name in ("detection_min_score", "detection_recondition_iou"):
+        if not 0.0 <= float(values[name]) <= 1.0:
+            raise ParameterError(f"{name} must be in [0, 1], got {values[name]}")
+    if not 0.0 < float(values["detection_match_iou"]) <= 1.0:
+        raise ParameterError(
+            f"detection_match_iou must be in (0, 1], got {values['detection_match_iou']}"
+        )
+    if int(values["detection_recondition_frames"]) < 1:
+        raise ParameterError(
+            "detection_recondition_frames must be >= 1, got "
+            f"{values['detection_recondition_frames']}"
+        )
+    if int(values["detection_forget_after"]) < 0:
+        raise ParameterError(
+            f"detection_forget_after must be >= 0, got {values['detection_forget_after']}"
+        )
+    return AssociationSettings(
+        min_score=float(values["detection_min_score"]),
+        classes=frozenset(c for c in values["detection_classes"] if c),
+        match_iou=float(values["detection_match_iou"]),
+        recondition_iou=float(values["detection_recondition_iou"]),
+        recondition_frames=int(values["detection_recondition_frames"]),
+        forget_after=int(values["detection_forget_after"]),
+        max_objects=int(values["max_objects"]),
     )
 
 

@@ -3,14 +3,39 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from sam2_ros.tracking.detections import DetectionOutcome
+
 WINDOW = 100  # frames the rates and percentiles are computed over
+
+
+@dataclass
+class DetectionCounts:
+    """What a camera's detection messages did, since the node was configured."""
+
+    messages: int = 0
+    applied: int = 0  # messages that landed on a tracked frame
+    matched: int = 0
+    started: int = 0
+    reconditioned: int = 0
+    forgotten: int = 0  # objects
+    dropped: Counter[str] = field(default_factory=Counter)  # reason -> detections
+
+    def add(self, outcome: DetectionOutcome) -> None:
+        """Count one message's outcome."""
+        self.applied += outcome.frame_index is not None
+        self.matched += outcome.matched
+        self.started += len(outcome.started)
+        self.reconditioned += len(outcome.reconditioned)
+        self.forgotten += len(outcome.forgotten)
+        self.dropped.update(outcome.dropped)
 
 
 @dataclass
@@ -28,6 +53,7 @@ class CameraSnapshot:
     memory_bytes: int
     frames_without_depth: int
     input_problem: str  # '' = none: why frames do not arrive
+    detections: DetectionCounts
 
 
 class CameraStatistics:
@@ -41,6 +67,7 @@ class CameraStatistics:
         self._frames = self._skipped = self._bad = self._objects = self._memory = 0
         self._input_problem = ""
         self._without_depth = 0
+        self._detections = DetectionCounts()
 
     def record_unpaired_depth(self) -> None:
         """A tracked frame for which no depth image was paired."""
@@ -71,6 +98,16 @@ class CameraStatistics:
         with self._lock:
             self._skipped += count
 
+    def record_detection_message(self) -> None:
+        """A detection message arrived."""
+        with self._lock:
+            self._detections.messages += 1
+
+    def record_detections(self, outcome: DetectionOutcome) -> None:
+        """What a detection message did (or why it was dropped)."""
+        with self._lock:
+            self._detections.add(outcome)
+
     def record_bad_frame(self) -> None:
         """A frame that could not be decoded or tracked."""
         with self._lock:
@@ -96,4 +133,5 @@ class CameraStatistics:
                 memory_bytes=self._memory,
                 frames_without_depth=self._without_depth,
                 input_problem=self._input_problem,
+                detections=copy.deepcopy(self._detections),
             )

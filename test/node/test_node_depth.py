@@ -15,6 +15,7 @@ from sam2_ros.msg import Objects3D
 from sam2_ros.srv import RemoveObject
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray, Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from sam2_ros.geometry.lifting import STATISTICS_SAMPLE
@@ -159,3 +160,31 @@ def test_frames_without_depth_are_invalid_and_reported(client, rgbd, scene):
 
     assert diagnostics.wait_for(unpaired)
     assert "objects not lifted into 3D: no depth image on /rgbd/depth/image_raw" in rgbd[0].log()
+
+
+def test_vision_msgs_outputs_carry_the_ids_classes_and_boxes(client, rgbd, scene):
+    detections = client.collect(Detection2DArray, f"/{NODE}/rgbd/detections")
+    detections_3d = client.collect(Detection3DArray, f"/{NODE}/rgbd/detections_3d")
+    box = list(scene.box("crate", 9))
+    crate = add_prompt(client, NODE, camera_name="rgbd", use_box=True, box=box, label="crate")
+    assert crate.success, crate.message
+    masks, lifted = step(client, rgbd, scene, 10)
+    while not (detections.messages and detections_3d.messages):  # until the node has seen both
+        masks, lifted = step(client, rgbd, scene, 11)
+    flat, solid = detections.wait_stamp(masks.header), detections_3d.wait_stamp(masks.header)
+    assert flat.header == solid.header == masks.header
+    shown = [o for o in masks.objects if o.roi.width]
+    assert [d.id for d in flat.detections] == [str(o.object_id) for o in shown]
+    for entry, obj in zip(flat.detections, shown, strict=True):
+        assert entry.results[0].hypothesis.class_id == obj.label
+        assert (entry.bbox.size_x, entry.bbox.size_y) == (obj.roi.width, obj.roi.height)
+        assert entry.bbox.center.position.x == obj.roi.x_offset + obj.roi.width / 2
+    valid = [o for o in lifted.objects if o.valid]
+    assert [d.id for d in solid.detections] == [str(o.object_id) for o in valid]
+    assert "crate" in [d.results[0].hypothesis.class_id for d in solid.detections]
+    for entry, obj in zip(solid.detections, valid, strict=True):
+        assert entry.results[0].hypothesis.class_id == obj.label
+        assert entry.bbox.center.position == obj.bbox_center
+        assert entry.bbox.size == obj.bbox_size
+        assert entry.bbox.center.orientation.w == 1.0
+        assert entry.results[0].pose.pose.position.z == obj.position.z

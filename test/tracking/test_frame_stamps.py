@@ -49,6 +49,7 @@ def test_newest_at_or_before_a_stamp():
     assert frames.at_or_before(100 * SECOND + 45 * SECOND // 100) == 4
     assert frames.at_or_before(100 * SECOND) is None
     assert frames.newest_stamp() == 100 * SECOND + 7 * SECOND // 10
+    assert frames.oldest_stamp() == 100 * SECOND + 3 * SECOND // 10
 
 
 def test_a_single_frame_matches_only_exactly_and_clear_forgets():
@@ -59,4 +60,4 @@ def test_a_single_frame_matches_only_exactly_and_clear_forgets():
     frames.clear()
     with pytest.raises(StampNotHeldError, match="no frame tracked yet"):
         frames.find(0)
-    assert frames.newest_stamp() is None
+    assert frames.newest_stamp() is None and frames.oldest_stamp() is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.parameters import PARAMETERS, ParameterError, parse
 
 
@@ -61,8 +62,39 @@ def test_click_topics_can_be_named_or_disabled():
         ({"image_reliability": "sometimes"}, "must be one of auto, reliable, best_effort"),
         ({"compile": "fast"}, "compile 'fast' must be one of none, default, max"),
         ({"compile": True}, "compile must be a str"),
+        ({"detection_topics": ["/a", "/b"]}, "detection_topics has 2 entries"),
+        ({"detection_min_score": 1.5}, r"detection_min_score must be in \[0, 1\]"),
+        ({"detection_match_iou": 0.0}, r"detection_match_iou must be in \(0, 1\]"),
+        ({"detection_recondition_frames": 0}, "detection_recondition_frames must be >= 1"),
+        ({"detection_forget_after": -1}, "detection_forget_after must be >= 0"),
+        ({"detection_classes": [1, 2]}, "detection_classes must be a list of strs"),
     ],
 )
 def test_bad_values_are_explained(overrides, message):
     with pytest.raises(ParameterError, match=message):
         parse(_values(**overrides))
+
+
+def test_detection_parameters_become_association_settings():
+    params = parse(_values())
+    assert params.cameras[0].detection_topic == ""
+    assert params.detection == AssociationSettings(
+        min_score=0.5,
+        classes=frozenset(),
+        match_iou=0.4,
+        recondition_iou=0.7,
+        recondition_frames=16,
+        forget_after=30,
+        max_objects=16,
+    )
+    chosen = parse(
+        _values(
+            detection_topics=["/detector/detections"],
+            detection_classes=["cup", "person"],
+            detection_forget_after=0,
+            max_objects=4,
+        )
+    )
+    assert chosen.cameras[0].detection_topic == "/detector/detections"
+    assert chosen.detection.classes == {"cup", "person"}
+    assert (chosen.detection.forget_after, chosen.detection.max_objects) == (0, 4)

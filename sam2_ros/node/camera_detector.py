@@ -1,0 +1,80 @@
+"""A camera's detector: its ``vision_msgs/Detection2DArray`` messages start, confirm and retire the
+camera's objects (:mod:`sam2_ros.tracking.detections`), with what they did logged and counted.
+
+Messages are converted and queued as they arrive (executor threads); the tracking thread applies
+each one once the frame it was computed on is tracked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sam2_ros.messages.detections import detection_message
+from sam2_ros.tracking.association import IGNORED_CLASS, IGNORED_LOW_SCORE, SKIPPED_MAX_OBJECTS
+from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
+from sam2_ros.tracking.frame_stamps import stamp_text
+from sam2_ros.tracking.statistics import CameraStatistics
+
+#: Seconds between two log lines saying that max_objects kept detections from starting objects.
+FULL_LOG_PERIOD_S = 60.0
+#: Reasons for not using a detection that are the detector's normal output, not a problem.
+NOT_WORTH_A_WARNING = {IGNORED_CLASS, IGNORED_LOW_SCORE, SKIPPED_MAX_OBJECTS}
+
+
+class CameraDetector:
+    """The detection input of one camera."""
+
+    def __init__(
+        self,
+        camera: str,
+        objects: DetectedObjects,
+        stats: CameraStatistics,
+        info: Callable[[str], None],
+        log_problem: Callable[[str, bool], None],
+    ) -> None:
+        self.objects = objects
+        self._camera, self._stats, self._info, self._log_problem = camera, stats, info, log_problem
+        self._full_logged = float("-inf")
+
+    def on_message(self, msg: Any) -> None:
+        """A detection message arrived (subscription callback): count and queue it."""
+        self._stats.record_detection_message()
+        pushed = self.objects.add(detection_message(msg))
+        if pushed is not None:
+            self._report(pushed)
+
+    def apply_due(self) -> None:
+        """Apply the messages whose frame was tracked (tracking thread)."""
+        for outcome in self.objects.apply_due():
+            self._report(outcome)
+
+    def _report(self, outcome: DetectionOutcome) -> None:
+        self._stats.record_detections(outcome)
+        where = f"camera {self._camera}: detections stamped {stamp_text(outcome.stamp)}"
+        if outcome.problem:
+            self._log_problem(f"{where} dropped: {outcome.problem}", False)
+            return
+        for verb, objects in (("labelled", outcome.labelled), ("started", outcome.started)):
+            if objects:
+                named = ", ".join(f"{i} ({label})" for i, label in objects)
+                self._info(f"{where} {verb} object(s) {named}")
+        for object_id, label in outcome.forgotten:
+            self._info(
+                f"camera {self._camera}: forgot object {object_id} ({label}): no detection paired "
+                f"with it in {self.objects.settings.forget_after} consecutive messages"
+            )
+        problems = {r: n for r, n in outcome.dropped.items() if r not in NOT_WORTH_A_WARNING}
+        if problems:
+            reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(problems.items()))
+            self._log_problem(f"{where}: detections not used ({reasons})", False)
+        full = outcome.dropped.get(SKIPPED_MAX_OBJECTS, 0)
+        if full and time.monotonic() - self._full_logged >= FULL_LOG_PERIOD_S:
+            self._full_logged = time.monotonic()
+            self._log_problem(
+                f"camera {self._camera}: {full} detection(s) started no object: already tracking "
+                f"max_objects={self.objects.settings.max_objects} (said once a minute; counted "
+                "on /diagnostics)",
+                False,
+            )

@@ -1,0 +1,234 @@
+"""Detections driving a camera's tracked objects, without ROS (the node and the bag tool share it).
+
+A detection message carries the stamp of the image it was computed on. It waits here until that
+frame is tracked (at most :data:`QUEUE_SIZE` messages wait per camera: a newer one pushes the
+oldest out), then lands on that tracked frame, the one with its exact stamp or the nearest within
+half the median frame interval, as ``AddPrompt`` does; a message older than the prompt history,
+or one whose frame was skipped with no tracked frame near it, is dropped with the reason. On its
+frame, :func:`~sam2_ros.tracking.association.associate` pairs the detections with the objects'
+mask boxes there, and the plan is carried out on the predictor, on that frame: objects to forget
+are removed, paired objects without a label take the detection's class, disagreeing ones are
+re-prompted with the detection's box, new objects start from a box prompt labelled with the
+class. A prompt on an earlier frame tracks its object again up to the newest frame (the engine's
+prompt history), so a late message gives the masks a timely one would have given.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+
+from sam2_ros.engine import PromptError, StreamingPredictor, TrackResult
+from sam2_ros.geometry.boxes import Box, mask_box
+from sam2_ros.tracking.association import AssociationSettings, Detection, TrackedObject, associate
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_text
+
+#: Detection messages that may wait per camera for their frame to be tracked.
+QUEUE_SIZE = 30
+#: Why a whole message was dropped.
+DROPPED_TOO_OLD = "message older than the prompt history"
+DROPPED_NO_FRAME = "no tracked frame near its stamp"
+DROPPED_WAITED = f"waited for its frame behind {QUEUE_SIZE} newer messages"
+PROMPT_REFUSED = "prompt refused by the engine"
+
+
+@dataclass(frozen=True)
+class DetectionMessage:
+    """One detection message: the image stamp (nanoseconds) and its detections."""
+
+    stamp: int
+    detections: tuple[Detection, ...]
+
+
+@dataclass
+class DetectionOutcome:
+    """What one message did (for the log and /diagnostics)."""
+
+    stamp: int
+    detections: int
+    frame_index: int | None = None  # None: the message was dropped
+    problem: str = ""  # why it was dropped, in words
+    matched: int = 0
+    started: list[tuple[int, str]] = field(default_factory=list)  # object id, label
+    labelled: list[tuple[int, str]] = field(default_factory=list)
+    reconditioned: list[int] = field(default_factory=list)
+    forgotten: list[tuple[int, str]] = field(default_factory=list)  # object id, label
+    dropped: Counter[str] = field(default_factory=Counter)  # reason -> detections
+
+
+class DetectedObjects:
+    """One camera's detection messages and what they did to its objects.
+
+    :meth:`add` may be called from any thread; everything else runs where the predictor runs
+    (the node's tracking thread). Objects started here are remembered as the detector's: only
+    those are forgotten when no detection pairs with them.
+    """
+
+    def __init__(
+        self,
+        predictor: StreamingPredictor,
+        labels: dict[int, str],
+        tracked: TrackedFrames,
+        settings: AssociationSettings,
+    ) -> None:
+        self.settings = settings
+        self._predictor, self._labels, self._tracked = predictor, labels, tracked
+        self._waiting: deque[DetectionMessage] = deque()
+        self._lock = threading.Lock()
+        self._started: set[int] = set()
+        self._unmatched: dict[int, int] = {}
+        self._last_prompted: dict[int, int] = {}
+        self._boxes: OrderedDict[int, tuple[tuple[int, int], dict[int, Box | None]]] = OrderedDict()
+
+    def add(self, message: DetectionMessage) -> DetectionOutcome | None:
+        """Queue a message until its frame is tracked; the outcome of the oldest one when it had
+        to make room."""
+        with self._lock:
+            self._waiting.append(message)
+            if len(self._waiting) <= QUEUE_SIZE:
+                return None
+            pushed = self._waiting.popleft()
+        return DetectionOutcome(
+            pushed.stamp,
+            len(pushed.detections),
+            problem=f"{DROPPED_WAITED}: no frame stamped {stamp_text(pushed.stamp)} was tracked",
+            dropped=Counter({DROPPED_WAITED: len(pushed.detections)}),
+        )
+
+    def frame_tracked(self, result: TrackResult) -> None:
+        """Note the objects' boxes on a newly tracked frame."""
+        self._boxes[result.frame_index] = _boxes(result)
+        while len(self._boxes) > max(self._predictor.history_frames, 1):
+            self._boxes.popitem(last=False)
+
+    def prompted(self, frame_index: int) -> None:
+        """An object was prompted on ``frame_index`` (and tracked again from there): the boxes
+        noted for that frame and later ones are stale."""
+        for index in [i for i in self._boxes if i >= frame_index]:
+            del self._boxes[index]
+
+    def removed(self, object_id: int) -> None:
+        """An object is no longer tracked."""
+        self._started.discard(object_id)
+        self._unmatched.pop(object_id, None)
+        self._last_prompted.pop(object_id, None)
+        for _, boxes in self._boxes.values():
+            boxes.pop(object_id, None)
+
+    def clear(self) -> None:
+        """Forget every waiting message and everything noted (the predictor was reset)."""
+        with self._lock:
+            self._waiting.clear()
+        self._started.clear()
+        self._unmatched.clear()
+        self._last_prompted.clear()
+        self._boxes.clear()
+
+    def apply_due(self) -> list[DetectionOutcome]:
+        """Carry out the waiting messages whose frame was tracked (or skipped for a newer one),
+        oldest stamp first; their outcomes."""
+        newest = self._tracked.newest_stamp()
+        if newest is None:
+            return []
+        with self._lock:
+            due = sorted((m for m in self._waiting if m.stamp <= newest), key=lambda m: m.stamp)
+            self._waiting = deque(m for m in self._waiting if m.stamp > newest)
+        return [self._apply(message) for message in due]
+
+    def _apply(self, message: DetectionMessage) -> DetectionOutcome:
+        outcome = DetectionOutcome(message.stamp, len(message.detections))
+        try:
+            frame_index = self._tracked.find(message.stamp)
+        except StampNotHeldError as err:
+            oldest = self._tracked.oldest_stamp()
+            reason = (
+                DROPPED_TOO_OLD
+                if oldest is not None and message.stamp < oldest
+                else (DROPPED_NO_FRAME)
+            )
+            outcome.problem = f"{reason}: {err}"
+            outcome.dropped[reason] = len(message.detections)
+            return outcome
+        outcome.frame_index = frame_index
+        size, boxes = self._frame_boxes(frame_index)
+        objects = [
+            TrackedObject(
+                object_id,
+                box,
+                self._labels.get(object_id, ""),
+                object_id in self._started,
+                self._unmatched.get(object_id, 0),
+                self._last_prompted.get(object_id),
+            )
+            for object_id, box in boxes.items()
+        ]
+        plan = associate(
+            message.detections,
+            objects,
+            frame_index,
+            size,
+            self.settings,
+            object_count=len(self._predictor.object_ids),
+        )
+        outcome.dropped.update(plan.dropped)
+        for object_id in plan.forget:
+            self._predictor.remove_object(object_id)
+            outcome.forgotten.append((object_id, self._labels.pop(object_id, "")))
+            self.removed(object_id)
+        for object_id, count in plan.unmatched.items():
+            if object_id not in plan.forget:
+                self._unmatched[object_id] = count
+        outcome.matched = len(plan.matches)
+        for match in plan.matches:
+            if match.adopt_label:
+                self._labels[match.object_id] = match.adopt_label
+                outcome.labelled.append((match.object_id, match.adopt_label))
+            if match.recondition and self._prompt(
+                message.detections[match.detection], frame_index, outcome, match.object_id
+            ):
+                outcome.reconditioned.append(match.object_id)
+        for index in plan.start:
+            detection = message.detections[index]
+            object_id = self._prompt(detection, frame_index, outcome)
+            if object_id is not None:
+                self._labels[object_id] = detection.class_id or ""
+                self._started.add(object_id)
+                self._unmatched[object_id] = 0
+                outcome.started.append((object_id, detection.class_id or ""))
+        if outcome.reconditioned or outcome.started:
+            self.prompted(frame_index)
+        return outcome
+
+    def _prompt(
+        self,
+        detection: Detection,
+        frame_index: int,
+        outcome: DetectionOutcome,
+        object_id: int | None = None,
+    ) -> int | None:
+        """Prompt the detection's box on the frame (a new object, or ``object_id`` again); the
+        object's id, or None when the engine refused (counted)."""
+        try:
+            answer = self._predictor.add_prompt(
+                object_id, box=list(detection.box), frame_index=frame_index
+            )
+        except PromptError:
+            outcome.dropped[PROMPT_REFUSED] += 1
+            return None
+        self._last_prompted[answer.object_id] = frame_index
+        return answer.object_id
+
+    def _frame_boxes(self, frame_index: int) -> tuple[tuple[int, int], dict[int, Box | None]]:
+        """The image size and every object's mask box on a held frame, as they stand now."""
+        if frame_index not in self._boxes:
+            self._boxes[frame_index] = _boxes(self._predictor.result(frame_index))
+            self._boxes = OrderedDict(sorted(self._boxes.items()))
+        return self._boxes[frame_index]
+
+
+def _boxes(result: TrackResult) -> tuple[tuple[int, int], dict[int, Box | None]]:
+    """A frame's image size (width, height) and every object's mask box on it."""
+    height, width = result.masks.shape[1:]
+    masks = zip(result.object_ids, result.masks, strict=True)
+    return (width, height), {object_id: mask_box(mask) for object_id, mask in masks}

@@ -1,0 +1,224 @@
+"""A detector drives the node over DDS: its Detection2DArray messages, stamped with the frame they
+were computed on, start objects there (late == timely), pair with tracked objects by mask box and
+class, retire the detector's objects it stops seeing, and never disturb tracking when broken.
+
+Random weights give masks over most of the frame, so every object's box is about the frame: a
+detection pairs with an object when it carries that object's published ``roi`` and class (the
+"keepers" below keep the detector's objects paired), and a small box pairs with nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import Camera, add_prompt, mask_iou, mask_of, start_node, wait_log
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from sam2_ros.engine import StreamingPredictor
+
+NODE = "sam2_detections"
+TOPIC = "/detector/detections"
+FORGET_AFTER = 3
+
+
+@pytest.fixture(scope="module")
+def setup(client, rosout, tmp_path_factory):
+    node = start_node(
+        tmp_path_factory,
+        NODE,
+        detection_topics=[TOPIC],
+        detection_forget_after=FORGET_AFTER,
+        max_objects=8,
+        publish_overlay=False,
+    )
+    camera = Camera(client, NODE, "camera", "/camera/image_raw")
+    reliable = client.publisher(Detection2DArray, TOPIC)
+    best_effort = client.publisher(
+        Detection2DArray, TOPIC, QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
+    diagnostics = client.collect(DiagnosticArray, "/diagnostics")
+    outputs = client.collect(Detection2DArray, f"/{NODE}/camera/detections")
+    client.bring_up(NODE)
+    for publisher in (reliable, best_effort):
+        client.wait_for_subscriber(publisher)
+    yield {
+        "camera": camera,
+        "reliable": reliable,
+        "best_effort": best_effort,
+        "diagnostics": diagnostics,
+        "outputs": outputs,
+        "node": node,
+        "applied": 0,  # messages sent that land on a frame
+    }
+    node.stop()
+
+
+def detection(box, class_id: str, score: float = 0.9, theta: float = 0.0) -> Detection2D:
+    x0, y0, x1, y1 = box
+    entry = Detection2D()
+    entry.bbox.center.position.x, entry.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
+    entry.bbox.center.theta = theta
+    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = class_id, score
+    entry.results = [hypothesis]
+    return entry
+
+
+def roi_box(masks, object_id: int) -> tuple[float, float, float, float]:
+    roi = next(o.roi for o in masks.objects if o.object_id == object_id)
+    x0, y0 = float(roi.x_offset), float(roi.y_offset)
+    return x0, y0, x0 + roi.width, y0 + roi.height
+
+
+def keepers(masks, *labels: str) -> list[Detection2D]:
+    """Detections that pair with the objects labelled ``labels`` on that frame."""
+    return [
+        detection(roi_box(masks, o.object_id), o.label) for o in masks.objects if o.label in labels
+    ]
+
+
+def applied(setup) -> int:
+    """Detection messages the node has applied, as its newest /diagnostics says (0: none yet)."""
+    for array in reversed(setup["diagnostics"].messages):
+        for status in array.status:
+            if status.name == f"{NODE}: camera":
+                return int(
+                    next(v.value for v in status.values if v.key == "detection_messages_applied")
+                )
+    return 0
+
+
+def send(setup, header, *detections: Detection2D, publisher: str = "reliable") -> None:
+    """Publish a detector message for the frame with ``header``; wait until the node applied it."""
+    setup["applied"] += 1
+    setup[publisher].publish(Detection2DArray(header=header, detections=list(detections)))
+    assert setup["diagnostics"].wait_for(lambda _: applied(setup) >= setup["applied"], 30)
+
+
+def labels_of(masks) -> dict[int, str]:
+    return {o.object_id: o.label for o in masks.objects}
+
+
+def test_a_late_message_starts_objects_on_its_frame(client, rosout, setup, scene, small_model):
+    camera = setup["camera"]
+    headers = [camera.step(scene.frame(i)).header for i in range(5)]  # the detector is 2 late
+    boxes = {name: scene.box(name, 2) for name in ("crate", "ball")}
+    message = [detection(box, name) for name, box in boxes.items()]
+    setup["reliable"].publish(Detection2DArray(header=headers[2], detections=message))
+    setup["applied"] += 1
+    stamp = f"{headers[2].stamp.sec}.{headers[2].stamp.nanosec:09d}"
+    wait_log(
+        rosout, NODE, rf"detections stamped {stamp} started object\(s\) 1 \(crate\), 2 \(ball\)"
+    )
+    masks = camera.step(scene.frame(5))
+    assert labels_of(masks) == {1: "crate", 2: "ball"}
+    reference = StreamingPredictor(model=small_model)
+    for index in range(6):
+        expected = reference.track(scene.frame(index))
+        if index == 2:
+            for box in boxes.values():
+                reference.add_prompt(box=list(box))
+    for row, object_id in enumerate((1, 2)):
+        assert mask_iou(mask_of(masks, object_id), expected.masks[row]) >= 0.99
+
+
+def test_the_objects_roi_pairs_and_labels_an_unlabelled_object(client, rosout, setup, scene):
+    camera = setup["camera"]
+    clicked = add_prompt(client, NODE, points=[scene.center("pillar", 5)], labels=[1])
+    assert clicked.success, clicked.message
+    masks = camera.step(scene.frame(6))
+    cup = detection(roi_box(masks, clicked.object_id), "cup")
+    send(setup, masks.header, *keepers(masks, "crate", "ball"), cup, publisher="best_effort")
+    after = camera.step(scene.frame(7))
+    assert labels_of(after) == {1: "crate", 2: "ball", clicked.object_id: "cup"}
+
+
+def test_a_box_far_from_every_mask_starts_an_object(client, rosout, setup, scene):
+    camera = setup["camera"]
+    masks = camera.step(scene.frame(8))
+    corner = detection((2.0, 2.0, 22.0, 18.0), "bottle")
+    send(setup, masks.header, *keepers(masks, "crate", "ball"), corner)
+    assert "bottle" in labels_of(camera.step(scene.frame(9))).values()
+
+
+def test_a_person_exactly_over_a_cup_is_another_object(client, rosout, setup, scene):
+    camera = setup["camera"]
+    masks = camera.step(scene.frame(10))
+    cup = next(o.object_id for o in masks.objects if o.label == "cup")
+    person = detection(roi_box(masks, cup), "person")
+    send(setup, masks.header, *keepers(masks, "crate", "ball", "bottle"), person)
+    after = labels_of(camera.step(scene.frame(11)))
+    assert sorted(after.values()) == ["ball", "bottle", "crate", "cup", "person"]
+
+
+def test_outputs_carry_the_masks_ids_classes_and_boxes(client, setup, scene):
+    camera = setup["camera"]
+    masks = camera.step(scene.frame(12))
+    out = setup["outputs"].wait_stamp(masks.header)
+    assert [d.id for d in out.detections] == [str(o.object_id) for o in masks.objects]
+    for entry, obj in zip(out.detections, masks.objects, strict=True):
+        assert entry.results[0].hypothesis.class_id == obj.label
+        assert entry.results[0].hypothesis.score == pytest.approx(obj.score)
+        x0, y0, x1, y1 = roi_box(masks, obj.object_id)
+        assert (entry.bbox.size_x, entry.bbox.size_y) == (x1 - x0, y1 - y0)
+        assert entry.bbox.center.position.x == pytest.approx((x0 + x1) / 2)
+
+
+def test_bad_messages_are_dropped_with_reasons_and_tracking_goes_on(client, setup, scene):
+    camera = setup["camera"]
+    masks = camera.step(scene.frame(13))
+    before = labels_of(masks)
+    broken = [
+        detection((math.nan, 10.0, 30.0, 30.0), "cup"),
+        detection((10.0, 10.0, 30.0, 30.0), "cup", theta=0.4),
+        detection((900.0, 10.0, 950.0, 30.0), "cup"),
+        detection((10.0, 10.0, 10.0, 30.0), "cup"),
+        detection((10.0, 10.0, 30.0, 30.0), "cup"),
+    ]
+    broken[-1].results = []  # no hypothesis
+    send(setup, masks.header, *keepers(masks, *before.values()), *broken)
+    old = masks.header.__class__(frame_id=masks.header.frame_id)
+    old.stamp.sec = 5
+    setup["reliable"].publish(Detection2DArray(header=old, detections=broken[:1]))
+
+    def reasons(arrays) -> str:
+        for array in reversed(arrays):
+            for status in array.status:
+                if status.name == f"{NODE}: camera":
+                    return next(
+                        v.value for v in status.values if v.key == "detections_dropped_by_reason"
+                    )
+        return ""
+
+    expected = (
+        "box not finite",
+        "rotated box",
+        "box off the image",
+        "box without area",
+        "no hypothesis",
+        "message older than the prompt history",
+    )
+    found = setup["diagnostics"].wait_for(lambda a: all(r in reasons(a) for r in expected), 30)
+    assert found, reasons(setup["diagnostics"].messages)
+    assert labels_of(camera.step(scene.frame(14))) == before
+    assert setup["node"].process.poll() is None
+
+
+def test_detector_objects_are_forgotten_and_clicked_ones_stay(client, rosout, setup, scene):
+    camera = setup["camera"]
+    masks = camera.step(scene.frame(15))
+    clicked = {i for i, label in labels_of(masks).items() if label == "cup"}
+    for count in range(1, FORGET_AFTER + 1):
+        send(setup, masks.header)  # nothing pairs with any object
+        masks = camera.step(scene.frame(15 + count))
+        expected = clicked if count == FORGET_AFTER else set(labels_of(masks))
+        assert set(labels_of(masks)) == expected and clicked <= expected
+    wait_log(
+        rosout,
+        NODE,
+        rf"forgot object \d+ \(bottle\): no detection paired with it in {FORGET_AFTER}",
+    )
