@@ -8,22 +8,22 @@ from pathlib import Path
 PACKAGE = "sam2_ros"
 
 
-def package_share() -> Path | None:
-    """``share/sam2_ros`` of the install this module belongs to (ament index, else the Python
-    environment's prefix), or the source checkout when running from one."""
+def package_share(package: str = PACKAGE) -> Path | None:
+    """``share/<package>`` of the install (ament index, else the Python environment's prefix);
+    for sam2_ros also the source checkout when running from one."""
     try:
         from ament_index_python.packages import (
             PackageNotFoundError,
             get_package_share_directory,
         )
 
-        return Path(get_package_share_directory(PACKAGE))
+        return Path(get_package_share_directory(package))
     except (ImportError, PackageNotFoundError, LookupError, OSError):  # OSError: no ament env
         pass
-    for candidate in (Path(sys.prefix) / "share" / PACKAGE, Path(__file__).resolve().parents[1]):
-        if (candidate / "config").is_dir():
-            return candidate
-    return None
+    candidates = [Path(sys.prefix) / "share" / package]
+    if package == PACKAGE:
+        candidates.append(Path(__file__).resolve().parents[1])
+    return next((c for c in candidates if (c / "package.xml").is_file()), None)
 
 
 def model_dir() -> Path | None:

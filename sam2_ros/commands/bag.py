@@ -1,10 +1,11 @@
 """``sam2-ros bag``: run the engine over every frame of a recorded bag and write a bag of results.
 
 Reads ROS 2 bags (sqlite3 ``.db3`` or ``.mcap``) with ``rosbags``; writes ``/sam2/<camera>/masks``,
-``/occlusion``, ``/object_pointers`` and ``/label_image``, one message per input frame, stamped with
-the input header and logged at the input's bag time. The messages are built by the same
-conversions the node uses and serialised with rclpy, so a replay through the live node and this
-tool produce the same bytes for the same frames.
+``/occlusion``, ``/object_pointers``, ``/label_image`` and ``/detections``, one message per input
+frame, stamped with the input header and logged at the input's bag time. The messages are built
+by the same conversions the node uses and serialised with rclpy, so a replay through the live node
+and this tool produce the same bytes for the same frames. Prompts come from a prompts file, and a
+recorded detector stream (``--detections-topic``) drives objects as it does in the node.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rclpy.serialization import serialize_message
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
+from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
@@ -32,92 +32,47 @@ from sam2_ros.engine import (
     TrackResult,
 )
 from sam2_ros.geometry.lifting import LiftedObject
+from sam2_ros.messages.detections import detection_message, to_detection_array
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
 from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d_msg
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
 from sam2_ros.paths import package_share
+from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.depth_pairing import DepthBuffer
-from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
+from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
+from sam2_ros.tracking.frame_stamps import TrackedFrames, stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import image_topic_base
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
 OBJECTS_3D_TYPE = "sam2_ros/msg/Objects3D"
 OUTPUT_TYPES = {
     "masks": "sam2_ros/msg/ObjectMasks",
     "occlusion": "sam2_ros/msg/OcclusionScores",
     "object_pointers": "sam2_ros/msg/ObjectPointers",
     "label_image": "sensor_msgs/msg/Image",
+    "detections": DETECTIONS_TYPE,
 }
+DEFAULTS = AssociationSettings()
 
 
 class BagError(RuntimeError):
     """The bag cannot be processed (missing topic, unsupported images, bad prompts file)."""
 
 
-@dataclass
-class BagPrompt:
-    """One prompt from the prompts file, applied after tracking its frame."""
-
-    entry: int  # position in the file, for error messages
-    frame: int | None
-    time_ns: int | None
-    object_id: int | None
-    label: str
-    points: list | None
-    labels: list | None
-    box: list | None
-    applied: bool = field(default=False)
-
-    def due(self, frame: int, time_ns: int) -> bool:
-        """Whether this prompt applies to the frame just tracked."""
-        if self.applied:
-            return False
-        return frame == self.frame if self.frame is not None else time_ns >= self.time_ns
-
-
-def load_prompts(path: Path) -> list[BagPrompt]:
-    """Parse a prompts YAML file (format: config/bag_prompts.yaml)."""
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise BagError(f"cannot read prompts file {path}: {err}") from err
-    entries = content.get("prompts") if isinstance(content, dict) else None
-    if not isinstance(entries, list):
-        raise BagError(f"prompts file {path} must hold a list under 'prompts:'")
-    prompts = []
-    for index, entry in enumerate(entries):
-        where = f"prompts file {path}, entry {index}"
-        if not isinstance(entry, dict) or ("frame" in entry) == ("time" in entry):
-            raise BagError(f"{where}: give exactly one of 'frame' (index) or 'time' (seconds)")
-        unknown = set(entry) - {"frame", "time", "object_id", "label", "points", "labels", "box"}
-        if unknown:
-            raise BagError(f"{where}: unknown keys {sorted(unknown)}")
-        prompts.append(
-            BagPrompt(
-                entry=index,
-                frame=int(entry["frame"]) if "frame" in entry else None,
-                time_ns=round(float(entry["time"]) * 1e9) if "time" in entry else None,
-                object_id=entry.get("object_id"),
-                label=str(entry.get("label", "")),
-                points=entry.get("points"),
-                labels=entry.get("labels"),
-                box=entry.get("box"),
-            )
-        )
-    return prompts
-
-
 def sam2_ros_typestore() -> Any:
-    """The ROS 2 message types plus this package's own, from its installed ``msg/`` files."""
+    """The ROS 2 message types plus this package's and vision_msgs', from their installed ``msg/``
+    files."""
     typestore = get_typestore(Stores.ROS2_KILTED)
-    share = package_share()
-    msg_dir = share / "msg" if share is not None else None
-    if msg_dir is None or not msg_dir.is_dir():
-        raise BagError("cannot find sam2_ros's msg/ folder to register its message types")
     types = {}
-    for msg_file in sorted(msg_dir.glob("*.msg")):
-        types.update(get_types_from_msg(msg_file.read_text(), f"sam2_ros/msg/{msg_file.stem}"))
+    for package in ("sam2_ros", "vision_msgs"):
+        share = package_share(package)
+        msg_dir = share / "msg" if share is not None else None
+        if msg_dir is None or not msg_dir.is_dir():
+            raise BagError(f"cannot find {package}'s msg/ folder to register its message types")
+        for msg_file in sorted(msg_dir.glob("*.msg")):
+            types.update(get_types_from_msg(msg_file.read_text(), f"{package}/msg/{msg_file.stem}"))
     typestore.register(types)
     return typestore
 
@@ -140,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--storage", choices=["mcap", "sqlite3"], default="mcap", help="output storage format"
     )
     parser.add_argument("--occlusion-threshold", type=float, default=0.5)
+    parser.add_argument("--max-objects", type=int, default=DEFAULTS.max_objects)
     parser.add_argument(
         "--depth-topic", help="registered depth Image topic: also write /sam2/<camera>/objects_3d"
     )
@@ -155,6 +111,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--depth-range", type=float, nargs=2, default=[0.1, 10.0], help="valid depth, metres"
     )
     parser.add_argument("--min-depth-points", type=int, default=20)
+    parser.add_argument(
+        "--detections-topic",
+        help="vision_msgs/Detection2DArray topic of a recorded detector: its detections start, "
+        "pair with and retire objects as in the node (detection_* parameters)",
+    )
+    parser.add_argument("--detection-min-score", type=float, default=DEFAULTS.min_score)
+    parser.add_argument(
+        "--detection-classes", nargs="*", default=[], help="class ids used (default: every class)"
+    )
+    parser.add_argument("--detection-match-iou", type=float, default=DEFAULTS.match_iou)
+    parser.add_argument("--detection-recondition-iou", type=float, default=DEFAULTS.recondition_iou)
+    parser.add_argument(
+        "--detection-recondition-frames", type=int, default=DEFAULTS.recondition_frames
+    )
+    parser.add_argument("--detection-forget-after", type=int, default=DEFAULTS.forget_after)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,9 +141,10 @@ def run(args: argparse.Namespace) -> int:
             args.device,
             args.image_size,
             args.allow_random_weights,
+            max_objects=args.max_objects,
         )
         summary = annotate(args, predictor, prompts)
-    except (BagError, CheckpointError, ModelConfigError) as err:
+    except (BagError, PromptsFileError, CheckpointError, ModelConfigError, ValueError) as err:
         if args.output.exists():
             shutil.rmtree(args.output)
         print(f"sam2-ros bag: {err}\nno output written")
@@ -180,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"sam2-ros bag: {summary['frames']} frames of {args.image_topic} in "
         f"{summary['seconds']:.1f} s ({summary['frames'] / max(summary['seconds'], 1e-9):.2f} "
-        f"fps), {summary['skipped']} corrupt frames skipped, objects {summary['objects']}; "
-        f"wrote {args.output} ({', '.join(summary['topics'])})"
+        f"fps), {summary['skipped']} corrupt frames skipped, objects {summary['objects']}"
+        f"{summary['detections']}; wrote {args.output} ({', '.join(summary['topics'])})"
     )
     return 0
 
@@ -195,14 +167,13 @@ def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: l
     except Exception as err:  # rosbags raises several reader errors for unusable inputs
         raise BagError(f"cannot open bag {args.input}: {err}") from err
     try:
-        connections = [c for c in reader.connections if c.topic == args.image_topic]
-        if not connections or connections[0].msgtype not in IMAGE_TYPES:
-            images = [c.topic for c in reader.connections if c.msgtype in IMAGE_TYPES]
-            raise BagError(
-                f"topic {args.image_topic} with Image or CompressedImage messages is not in "
-                f"{args.input}; image topics there: {images or 'none'}"
-            )
+        images = _connections(args, reader, args.image_topic, IMAGE_TYPES)
         depth = _depth_connections(args, reader) if args.depth_topic else []
+        detections = (
+            _connections(args, reader, args.detections_topic, (DETECTIONS_TYPE,))
+            if args.detections_topic
+            else []
+        )
         storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
         with Writer(args.output, version=9, storage_plugin=storage) as writer:
             types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if depth else {})
@@ -213,15 +184,36 @@ def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: l
                 for name, msgtype in types.items()
             }
             lifter = BagLifter(args, writer, outputs.get("objects_3d")) if depth else None
-            counts = _track_messages(
-                args, reader, connections + depth, predictor, prompts, writer, outputs, lifter
-            )
+            bag_run = BagRun(args, predictor, prompts, writer, outputs, lifter)
+            connections = images + depth + detections
+            total = sum(c.msgcount for c in connections)
+            for connection, timestamp, rawdata in tqdm(
+                reader.messages(connections=connections),
+                total=total,
+                desc="sam2-ros bag",
+                unit="msg",
+            ):
+                bag_run.message(reader, connection, timestamp, rawdata)
+            counts = bag_run.finish()
     finally:
         reader.close()
     missing = [p.entry for p in prompts if not p.applied]
     if missing:
         raise BagError(f"prompts file entries {missing} name frames or times not in the bag")
     return {**counts, "topics": [c.topic for c in outputs.values()]}
+
+
+def _connections(args: argparse.Namespace, reader: Any, topic: str, msgtypes: tuple) -> list:
+    """The bag's connections of ``topic`` (BagError naming the topics of those types there)."""
+    found = [c for c in reader.connections if c.topic == topic]
+    if not found or found[0].msgtype not in msgtypes:
+        there = sorted({c.topic for c in reader.connections if c.msgtype in msgtypes})
+        kinds = " or ".join(t.rsplit("/", 1)[-1] for t in msgtypes)
+        raise BagError(
+            f"topic {topic} with {kinds} messages is not in {args.input}; "
+            f"{kinds} topics there: {there or 'none'}"
+        )
+    return found
 
 
 def _depth_connections(args: argparse.Namespace, reader: Any) -> list:
@@ -239,17 +231,56 @@ def _depth_connections(args: argparse.Namespace, reader: Any) -> list:
     return found
 
 
-def _track_messages(args, reader, connections, predictor, prompts, writer, outputs, lifter) -> dict:
-    labels: dict[int, str] = {}
-    frames = skipped = 0
-    started = time.perf_counter()
-    total = sum(c.msgcount for c in connections)
-    for connection, timestamp, rawdata in tqdm(
-        reader.messages(connections=connections), total=total, desc="sam2-ros bag", unit="msg"
-    ):
-        if connection.topic != args.image_topic:
-            lifter.add(connection.msgtype, reader.deserialize(rawdata, connection.msgtype))
-            continue
+class BagRun:
+    """The bag's messages in order: frames tracked and written, prompts from the file applied
+    after their frame, detections applied once their frame is tracked, depth for 3D."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        predictor: StreamingPredictor,
+        prompts: list[BagPrompt],
+        writer: Any,
+        outputs: dict[str, Any],
+        lifter: BagLifter | None,
+    ) -> None:
+        self._args, self._predictor, self._prompts = args, predictor, prompts
+        self._writer, self._outputs, self._lifter = writer, outputs, lifter
+        self._labels: dict[int, str] = {}
+        self._tracked = TrackedFrames(predictor.history_frames)
+        self._detected = DetectedObjects(
+            predictor,
+            self._labels,
+            self._tracked,
+            AssociationSettings(
+                min_score=args.detection_min_score,
+                classes=frozenset(args.detection_classes),
+                match_iou=args.detection_match_iou,
+                recondition_iou=args.detection_recondition_iou,
+                recondition_frames=args.detection_recondition_frames,
+                forget_after=args.detection_forget_after,
+                max_objects=args.max_objects,
+            ),
+        )
+        self._frames = self._skipped = self._detection_messages = 0
+        self._started = time.perf_counter()
+
+    def message(self, reader: Any, connection: Any, timestamp: int, rawdata: bytes) -> None:
+        """One message of the bag, in bag order."""
+        args = self._args
+        if connection.topic == args.image_topic:
+            self._frame(reader, connection, timestamp, rawdata)
+        elif connection.topic == args.detections_topic:
+            message = reader.deserialize(rawdata, connection.msgtype)
+            self._detection_messages += 1
+            pushed = self._detected.add(detection_message(message))
+            for outcome in ([pushed] if pushed else []) + self._detected.apply_due():
+                self._report(outcome)
+        else:
+            self._lifter.add(connection.msgtype, reader.deserialize(rawdata, connection.msgtype))
+
+    def _frame(self, reader: Any, connection: Any, timestamp: int, rawdata: bytes) -> None:
+        args = self._args
         where = f"{args.image_topic} at bag time {timestamp / 1e9:.6f} s"
         try:
             msg = reader.deserialize(rawdata, connection.msgtype)
@@ -258,35 +289,68 @@ def _track_messages(args, reader, connections, predictor, prompts, writer, outpu
             if "unsupported encoding" in str(err):
                 raise BagError(f"{where}: {err}") from err
             tqdm.write(f"warning: {where}: skipped a corrupt frame: {err}")
-            skipped += 1
-            continue
+            self._skipped += 1
+            return
         except Exception as err:  # the CDR deserializer raises for malformed messages
             tqdm.write(f"warning: {where}: skipped a message that cannot be decoded: {err}")
-            skipped += 1
-            continue
-        predictor.track(rgb)
-        for prompt in prompts:
-            if prompt.due(frames, timestamp):
-                _apply(predictor, prompt, labels, where)
-        result = predictor.result()
-        header = ros_header(msg.header)
+            self._skipped += 1
+            return
+        result = self._predictor.track(rgb)
+        self._tracked.add(stamp_ns(msg.header.stamp), result.frame_index)
+        self._detected.frame_tracked(result)
+        for prompt in self._prompts:
+            if prompt.due(self._frames, timestamp):
+                self._apply(prompt, where)
+        for outcome in self._detected.apply_due():
+            self._report(outcome)
+        self._write(ros_header(msg.header), timestamp, self._predictor.result())
+        self._frames += 1
+
+    def _write(self, header: Any, timestamp: int, result: TrackResult) -> None:
+        args, labels = self._args, self._labels
         messages = to_tracking_msgs(
             header, args.camera_name, result, labels, args.occlusion_threshold
         )
         messages["label_image"] = to_label_image_msg(header, result)
+        messages["detections"] = to_detection_array(header, result, labels)
         for name, message in messages.items():
-            writer.write(outputs[name], timestamp, serialize_message(message))
-        if lifter is not None:
-            lifter.frame(header, timestamp, result, labels)
-        frames += 1
-    if lifter is not None:
-        lifter.finish()
-    return {
-        "frames": frames,
-        "skipped": skipped,
-        "seconds": time.perf_counter() - started,
-        "objects": predictor.object_ids,
-    }
+            self._writer.write(self._outputs[name], timestamp, serialize_message(message))
+        if self._lifter is not None:
+            self._lifter.frame(header, timestamp, result, labels)
+
+    def _apply(self, prompt: BagPrompt, where: str) -> None:
+        try:
+            answer = self._predictor.add_prompt(
+                prompt.object_id, prompt.points, prompt.labels, prompt.box
+            )
+        except PromptError as err:
+            raise BagError(f"prompts file entry {prompt.entry} at {where}: {err}") from err
+        prompt.applied = True
+        self._detected.prompted(answer.frame_index)
+        if prompt.label or answer.object_id not in self._labels:
+            self._labels[answer.object_id] = prompt.label
+
+    def _report(self, outcome: DetectionOutcome) -> None:
+        where = f"detections stamped {stamp_text(outcome.stamp)}"
+        if outcome.problem:
+            tqdm.write(f"warning: {where} dropped: {outcome.problem}")
+        for change in outcome.changes(self._args.detection_forget_after):
+            tqdm.write(f"{where} {change}")
+
+    def finish(self) -> dict:
+        """The bag ended: write what waited for depth; counts for the summary."""
+        if self._lifter is not None:
+            self._lifter.finish()
+        detections = ""
+        if self._args.detections_topic:
+            detections = f", {self._detection_messages} detection messages"
+        return {
+            "frames": self._frames,
+            "skipped": self._skipped,
+            "seconds": time.perf_counter() - self._started,
+            "objects": self._predictor.object_ids,
+            "detections": detections,
+        }
 
 
 class BagLifter:
@@ -346,13 +410,3 @@ class BagLifter:
                 lifted = [LiftedObject.invalid() for _ in result.object_ids]
             message = to_objects_3d_msg(header, args.camera_name, result.object_ids, labels, lifted)
             self._writer.write(self._connection, timestamp, serialize_message(message))
-
-
-def _apply(predictor: StreamingPredictor, prompt: BagPrompt, labels: dict, where: str) -> None:
-    try:
-        answer = predictor.add_prompt(prompt.object_id, prompt.points, prompt.labels, prompt.box)
-    except PromptError as err:
-        raise BagError(f"prompts file entry {prompt.entry} at {where}: {err}") from err
-    prompt.applied = True
-    if prompt.label or answer.object_id not in labels:
-        labels[answer.object_id] = prompt.label

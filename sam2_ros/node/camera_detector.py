@@ -56,15 +56,8 @@ class CameraDetector:
         if outcome.problem:
             self._log_problem(f"{where} dropped: {outcome.problem}", False)
             return
-        for verb, objects in (("labelled", outcome.labelled), ("started", outcome.started)):
-            if objects:
-                named = ", ".join(f"{i} ({label})" for i, label in objects)
-                self._info(f"{where} {verb} object(s) {named}")
-        for object_id, label in outcome.forgotten:
-            self._info(
-                f"camera {self._camera}: forgot object {object_id} ({label}): no detection paired "
-                f"with it in {self.objects.settings.forget_after} consecutive messages"
-            )
+        for change in outcome.changes(self.objects.settings.forget_after):
+            self._info(f"{where} {change}")
         problems = {r: n for r, n in outcome.dropped.items() if r not in NOT_WORTH_A_WARNING}
         if problems:
             reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(problems.items()))

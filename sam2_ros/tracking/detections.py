@@ -56,6 +56,19 @@ class DetectionOutcome:
     forgotten: list[tuple[int, str]] = field(default_factory=list)  # object id, label
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> detections
 
+    def changes(self, forget_after: int) -> list[str]:
+        """What the message did to objects, a phrase per kind of change (for the log)."""
+        phrases = []
+        for verb, objects in (("labelled", self.labelled), ("started", self.started)):
+            if objects:
+                phrases.append(f"{verb} object(s) " + ", ".join(f"{i} ({n})" for i, n in objects))
+        phrases += [
+            f"forgot object {i} ({n}): no detection paired with it in {forget_after} consecutive "
+            "messages"
+            for i, n in self.forgotten
+        ]
+        return phrases
+
 
 class DetectedObjects:
     """One camera's detection messages and what they did to its objects.

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, mask_iou
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
 from rclpy.serialization import deserialize_message, serialize_message
@@ -21,10 +21,12 @@ from sam2_ros.msg import ObjectMasks, ObjectPointers, Objects3D, OcclusionScores
 from sam2_ros.srv import AddPrompt
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from sam2_ros.commands.bag import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
 from sam2_ros.commands.node_client import NodeClient, NodeProcess
+from sam2_ros.engine import StreamingPredictor
 from sam2_ros.messages.images import array_to_image_msg
 
 FRAMES = 30
@@ -141,6 +143,7 @@ def test_output_bag_has_one_stamped_message_per_frame(offline):
         "/sam2/camera/occlusion",
         "/sam2/camera/object_pointers",
         "/sam2/camera/label_image",
+        "/sam2/camera/detections",
     }
     for messages in offline.values():
         assert [t for t, _ in messages] == [T0_NS + i * PERIOD_NS for i in range(FRAMES)]
@@ -153,6 +156,11 @@ def test_output_bag_has_one_stamped_message_per_frame(offline):
     assert pointers.dim == 256 and len(pointers.data) == 2 * 256
     label = deserialize_message(offline["/sam2/camera/label_image"][5][1], Image)
     assert (label.encoding, label.height, label.width) == ("mono16", 240, 320)
+    detections = deserialize_message(offline["/sam2/camera/detections"][5][1], Detection2DArray)
+    assert detections.header == masks[5].header
+    assert [(d.id, d.results[0].hypothesis.class_id) for d in detections.detections] == [
+        (str(o.object_id), o.label) for o in masks[5].objects if o.roi.width
+    ]
 
 
 OUTPUT_TYPES = {
@@ -160,6 +168,7 @@ OUTPUT_TYPES = {
     "/sam2/camera/occlusion": OcclusionScores,
     "/sam2/camera/object_pointers": ObjectPointers,
     "/sam2/camera/label_image": Image,
+    "/sam2/camera/detections": Detection2DArray,
 }
 
 
@@ -435,3 +444,81 @@ def test_the_bag_tool_loads_no_more_of_rclpy_than_serialization(scene, checkpoin
     _, serialization = _rclpy_modules("import rclpy.serialization")
     assert "rclpy.serialization" in loaded
     assert set(loaded) <= set(serialization), set(loaded) - set(serialization)
+
+
+def write_detector_bag(path: Path, scene, storage: StoragePlugin) -> Path:
+    """Eight frames and a detector two frames late: its boxes of frame 2 (the crate, the ball)
+    recorded just after frame 4."""
+    typestore = sam2_ros_typestore()
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
+        detector = writer.add_connection(
+            "/detector/detections", "vision_msgs/msg/Detection2DArray", typestore=typestore
+        )
+        for index in range(8):
+            time_ns = T0_NS + index * PERIOD_NS
+            image = array_to_image_msg(scene.frame(index), "rgb8", _header(index))
+            writer.write(raw, time_ns, serialize_message(image))
+            if index == 4:
+                boxes = [(name, scene.box(name, 2)) for name in ("crate", "ball")]
+                message = Detection2DArray(header=_header(2), detections=[])
+                for name, (x0, y0, x1, y1) in boxes:
+                    entry = Detection2D()
+                    entry.bbox.center.position.x, entry.bbox.center.position.y = (
+                        (x0 + x1) / 2,
+                        (y0 + y1) / 2,
+                    )
+                    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
+                    hypothesis = ObjectHypothesisWithPose()
+                    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = name, 0.9
+                    entry.results = [hypothesis]
+                    message.detections.append(entry)
+                writer.write(detector, time_ns + 1_000_000, serialize_message(message))
+    return path
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])
+def test_recorded_detections_drive_the_offline_run(scene, checkpoint_path, tmp_path, storage):
+    bag = write_detector_bag(tmp_path / "detector", scene, storage)
+    output = tmp_path / "out"
+    code = cli_main(
+        [
+            *["bag", str(bag), str(output), "--image-topic", RAW],
+            *["--detections-topic", "/detector/detections"],
+            *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
+            *["--device", "cpu"],
+        ]
+    )
+    assert code == 0
+    outputs = read_outputs(output)
+    masks = masks_by_frame(outputs)
+    assert [len(m.objects) for m in masks] == [0] * 5 + [2] * 3  # applied after frame 4
+    assert [o.label for o in masks[5].objects] == ["crate", "ball"]
+    reference = StreamingPredictor(checkpoint=checkpoint_path, image_size=IMAGE_SIZE, device="cpu")
+    for index in range(8):
+        expected = reference.track(scene.frame(index))
+        if index == 2:
+            for name in ("crate", "ball"):
+                reference.add_prompt(box=list(scene.box(name, 2)))
+        if index >= 5:
+            for row, obj in enumerate(masks[index].objects):
+                assert mask_iou(decode_mask(obj), expected.masks[row]) >= 0.99
+    last = deserialize_message(outputs["/sam2/camera/detections"][-1][1], Detection2DArray)
+    assert [(d.id, d.results[0].hypothesis.class_id) for d in last.detections] == [
+        ("1", "crate"),
+        ("2", "ball"),
+    ]
+
+
+def test_a_missing_detections_topic_is_named(scene, checkpoint_path, tmp_path, capsys):
+    bag = write_detector_bag(tmp_path / "detector", scene, StoragePlugin.MCAP)
+    code = cli_main(
+        [
+            *["bag", str(bag), str(tmp_path / "out"), "--image-topic", RAW],
+            *["--detections-topic", "/nope", "--checkpoint", str(checkpoint_path)],
+            *["--image-size", str(IMAGE_SIZE), "--device", "cpu"],
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1 and "topic /nope with Detection2DArray messages is not in" in printed
+    assert "/detector/detections" in printed and not (tmp_path / "out").exists()
