@@ -2,8 +2,9 @@
 
 Starts the real lifecycle node in its own process, publishes a synthetic scene over DDS (colour,
 a registered depth image and CameraInfo), prompts two objects through ``~/add_prompt`` as a
-planner would, and writes what came back: ``overlay.mp4``, ``contact_sheet.png`` and
-``summary.json`` (with each object's 3D position per frame).
+planner would (or, with ``--detector``, lets a simulated detector start and retire them), and
+writes what came back: ``overlay.mp4``, ``contact_sheet.png`` and ``summary.json`` (with each
+object's 3D position per frame).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from geometry_msgs.msg import Point32
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.commands.synthetic import SyntheticScene
@@ -33,7 +35,16 @@ NODE = "sam2_demo"
 CAMERA_TOPIC = "/sam2_demo_camera/image_raw"
 DEPTH_TOPIC = "/sam2_demo_camera/depth/image_raw"
 INFO_TOPIC = "/sam2_demo_camera/camera_info"
+DETECTOR_TOPIC = "/sam2_demo_detector/detections"
 SHEET_TILES = 8
+#: The simulated detector: its messages arrive this many frames after their frame, it misses
+#: every MISSED_EVERY-th frame, and sees a "ghost" that is not there on FALSE_POSITIVE_FRAME.
+DETECTOR_LAG = 2
+MISSED_EVERY = 5
+FALSE_POSITIVE_FRAME = 6
+#: Detection messages without a pairing detection before a detector object is retired (the node
+#: default is 30; the demo is 40 frames long).
+DEMO_FORGET_AFTER = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default="", help="checkpoint (default: model/ folder)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="output folder")
+    parser.add_argument(
+        "--detector",
+        action="store_true",
+        help=f"objects start from a simulated detector's vision_msgs detections ({DETECTOR_LAG} "
+        "frames late, some frames missed, one false positive) instead of two prompts",
+    )
 
 
 def _warning_box(model_cfg: str) -> str:
@@ -94,11 +111,16 @@ def run(args: argparse.Namespace) -> int:
         "allow_random_weights": random_weights,
         "checkpoint": str(checkpoint or ""),
     }
+    if args.detector:
+        params |= {
+            "detection_topics": [DETECTOR_TOPIC],
+            "detection_forget_after": DEMO_FORGET_AFTER,
+        }
     scene = SyntheticScene(args.width, args.height)
     node = NodeProcess(NODE, params, args.output / "node.log")
     client = NodeClient("sam2_demo_client")
     try:
-        summary = _stream(client, node, scene, args.frames, args.output)
+        summary = _stream(client, node, scene, args.frames, args.output, args.detector)
     except (TimeoutError, RuntimeError) as err:
         print(f"demo failed: {err}\n--- node log ---\n{node.log()[-3000:]}")
         return 1
@@ -123,7 +145,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stream(
-    client: NodeClient, node: NodeProcess, scene: SyntheticScene, frames: int, output: Path
+    client: NodeClient,
+    node: NodeProcess,
+    scene: SyntheticScene,
+    frames: int,
+    output: Path,
+    use_detector: bool,
 ) -> dict:
     """Bring the node up, stream the scene closed-loop, collect and write the results."""
     masks = client.collect(ObjectMasks, f"/{NODE}/camera/masks")
@@ -154,8 +181,49 @@ def _stream(
         camera.publish(array_to_image_msg(scene.frame(index), "rgb8", header))
         return header, time.perf_counter()
 
-    masks.wait_stamp(publish(0)[0])
-    labels = {}
+    first = publish(0)[0]
+    masks.wait_stamp(first)
+    detector = DemoDetector(client, scene) if use_detector else None
+    if detector is None:
+        _prompt_two_objects(client, scene)
+    else:
+        detector.after(0, first)
+    latencies, headers, started = [], [], time.perf_counter()
+    for index in tqdm(range(1, frames), desc="sam2-ros demo", unit="frame"):
+        header, sent = publish(index)
+        masks.wait_stamp(header)
+        latencies.append(time.perf_counter() - sent)
+        overlays.wait_stamp(header)
+        occlusion.wait_stamp(header)
+        objects_3d.wait_stamp(header)
+        headers.append(header)
+        if detector is not None:
+            detector.after(index, header)
+    elapsed = time.perf_counter() - started
+    _write_video(overlays.messages, output / "overlay.mp4")
+    _write_contact_sheet(overlays.messages, output / "contact_sheet.png")
+    latency_ms = np.array(latencies) * 1000.0
+    summary = {
+        "frames": len(latencies),
+        "fps": len(latencies) / elapsed,
+        "latency_ms": {
+            "p50": float(np.percentile(latency_ms, 50)),
+            "p95": float(np.percentile(latency_ms, 95)),
+        },
+        "objects": _objects(
+            [masks.wait_stamp(h) for h in headers],
+            [occlusion.wait_stamp(h) for h in headers],
+            [objects_3d.wait_stamp(h) for h in headers],
+        ),
+        "node_log": str(node.log_path),
+    }
+    if detector is not None:
+        summary["detector"] = detector.summary()
+    return summary
+
+
+def _prompt_two_objects(client: NodeClient, scene: SyntheticScene) -> None:
+    """The ball by a click and the crate by a box on frame 0, as a planner would."""
     for label, request in (
         (
             "ball",
@@ -169,50 +237,87 @@ def _stream(
         answer = client.call(AddPrompt, f"/{NODE}/add_prompt", request)
         if not answer.success:
             raise RuntimeError(f"add_prompt for the {label} failed: {answer.message}")
-        labels[answer.object_id] = label
-    latencies, started = [], time.perf_counter()
-    for index in tqdm(range(1, frames), desc="sam2-ros demo", unit="frame"):
-        header, sent = publish(index)
-        masks.wait_stamp(header)
-        latencies.append(time.perf_counter() - sent)
-        overlays.wait_stamp(header)
-        occlusion.wait_stamp(header)
-        objects_3d.wait_stamp(header)
-    elapsed = time.perf_counter() - started
-    tracked = [m for m in occlusion.messages if len(m.object_ids)]
-    lifted = [m for m in objects_3d.messages if m.objects]
-    _write_video(overlays.messages, output / "overlay.mp4")
-    _write_contact_sheet(overlays.messages, output / "contact_sheet.png")
-    latency_ms = np.array(latencies) * 1000.0
-    return {
-        "frames": len(latencies),
-        "fps": len(latencies) / elapsed,
-        "latency_ms": {
-            "p50": float(np.percentile(latency_ms, 50)),
-            "p95": float(np.percentile(latency_ms, 95)),
-        },
-        "objects": {
-            str(object_id): {
-                "label": label,
-                "occlusion_score": [
-                    round(float(m.occlusion_scores[list(m.object_ids).index(object_id)]), 4)
-                    for m in tracked
-                ],
-                "occluded": [
-                    bool(m.occluded[list(m.object_ids).index(object_id)]) for m in tracked
-                ],
-                "position_m": [_position(m, object_id) for m in lifted],
-            }
-            for object_id, label in labels.items()
-        },
-        "node_log": str(node.log_path),
-    }
+
+
+class DemoDetector:
+    """A detector of the generated scene that behaves like a real one: the scene's boxes of a
+    frame, published DETECTOR_LAG frames later with that frame's header, nothing for every
+    MISSED_EVERY-th frame, and a ghost box on FALSE_POSITIVE_FRAME."""
+
+    def __init__(self, client: NodeClient, scene: SyntheticScene) -> None:
+        self._scene = scene
+        self._publisher = client.publisher(Detection2DArray, DETECTOR_TOPIC)
+        client.wait_for_subscriber(self._publisher)
+        self._headers: dict[int, Header] = {}
+        self._sent = self._missed = 0
+
+    def after(self, index: int, header: Header) -> None:
+        """Frame ``index`` (with ``header``) was tracked: send the detections of an older one."""
+        self._headers[index] = header
+        late = index - DETECTOR_LAG
+        if late < 0:
+            return
+        if late % MISSED_EVERY == MISSED_EVERY - 1:
+            self._missed += 1
+            return
+        boxes = [(obj.name, self._scene.box(obj.name, late)) for obj in self._scene.objects]
+        if late == FALSE_POSITIVE_FRAME:
+            width, height = self._scene.width, self._scene.height
+            boxes.append(("ghost", (0.02 * width, 0.05 * height, 0.12 * width, 0.2 * height)))
+        message = Detection2DArray(header=self._headers.pop(late))
+        message.detections = [_detection(name, box) for name, box in boxes]
+        self._publisher.publish(message)
+        self._sent += 1
+
+    def summary(self) -> dict:
+        """What the detector did."""
+        return {
+            "lag_frames": DETECTOR_LAG,
+            "messages": self._sent,
+            "missed_frames": self._missed,
+            "false_positive_frame": FALSE_POSITIVE_FRAME,
+            "detection_forget_after": DEMO_FORGET_AFTER,
+        }
+
+
+def _detection(class_id: str, box: tuple[float, float, float, float]) -> Detection2D:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    entry = Detection2D()
+    entry.bbox.center.position.x, entry.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
+    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = class_id, 0.9
+    entry.results = [hypothesis]
+    return entry
+
+
+def _objects(
+    masks: list[ObjectMasks], occlusion: list[OcclusionScores], lifted: list[Objects3D]
+) -> dict[str, dict]:
+    """Per object seen on the streamed frames: its label and, per frame (None where it was not
+    tracked), its occlusion score and state and its 3D position."""
+    labels = {o.object_id: o.label for m in masks for o in m.objects}  # the last one seen
+    summary = {}
+    for object_id, label in labels.items():
+        rows = [list(m.object_ids) for m in occlusion]
+        at = [ids.index(object_id) if object_id in ids else None for ids in rows]
+        frames = list(zip(occlusion, at, strict=True))
+        summary[str(object_id)] = {
+            "label": label,
+            "occlusion_score": [
+                None if r is None else round(float(m.occlusion_scores[r]), 4) for m, r in frames
+            ],
+            "occluded": [None if r is None else bool(m.occluded[r]) for m, r in frames],
+            "position_m": [_position(m, object_id) for m in lifted],
+        }
+    return summary
 
 
 def _position(objects: Objects3D, object_id: int) -> list[float] | None:
-    """An object's 3D position on a frame, rounded to mm (None where it could not be lifted)."""
-    entry = next(o for o in objects.objects if o.object_id == object_id)
-    if not entry.valid:
+    """An object's 3D position on a frame, rounded to mm (None where it was not tracked or could
+    not be lifted)."""
+    entry = next((o for o in objects.objects if o.object_id == object_id), None)
+    if entry is None or not entry.valid:
         return None
     return [round(entry.position.x, 3), round(entry.position.y, 3), round(entry.position.z, 3)]
 

@@ -169,3 +169,20 @@ def test_demo_writes_its_outputs_and_warns_without_a_checkpoint(tmp_path):
     assert all(len(o["occlusion_score"]) == 4 for o in summary["objects"].values())
     positions = [p for o in summary["objects"].values() for p in o["position_m"]]
     assert len(positions) == 8 and all(p is None or 1.0 <= p[2] <= 4.0 for p in positions)
+
+
+@pytest.mark.slow
+def test_demo_with_a_detector_starts_objects_from_its_detections(tmp_path):
+    out = tmp_path / "demo"
+    done = sam2_ros(
+        *("demo", "--detector", "--frames", "6", "--image-size", "128"),
+        *("--width", "320", "--height", "240", "--output", str(out)),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["detector"]["messages"] == 4 and summary["detector"]["lag_frames"] == 2
+    labels = {o["label"] for o in summary["objects"].values()}
+    assert labels and labels <= {"ball", "pillar", "crate"}
+    assert all(len(o["occlusion_score"]) == 5 for o in summary["objects"].values())
+    assert "started object(s) 1 (ball), 2 (pillar), 3 (crate)" in (out / "node.log").read_text()
