@@ -26,6 +26,7 @@ import torch
 from PIL import Image as PILImage
 from tqdm import tqdm
 
+from sam2_ros.commands.detection_bench import bench_association
 from sam2_ros.commands.late_prompt_bench import bench_late_prompt
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import (
@@ -95,6 +96,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="D",
         help="time a prompt on the frame D frames before the newest (prompt history)",
     )
+    parser.add_argument(
+        "--association",
+        action="store_true",
+        help="time pairing a detection message with --objects tracked objects (no model)",
+    )
+    parser.add_argument(
+        "--detections",
+        type=_at_least(0),
+        default=50,
+        help="detections per message for --association (default 50)",
+    )
+    parser.add_argument(
+        "--detector",
+        action="store_true",
+        help="with --node: a detector publishes every frame's objects as Detection2DArray",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -114,8 +131,11 @@ def _at_least(minimum: int):
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
     problem = None
-    if sum(bool(x) for x in (args.compare_official, args.node, args.late_prompt)) > 1:
-        problem = "choose one of --compare-official, --node and --late-prompt"
+    modes = (args.compare_official, args.node, args.late_prompt, args.association)
+    if sum(bool(x) for x in modes) > 1:
+        problem = "choose one of --compare-official, --node, --late-prompt and --association"
+    elif args.detector and not args.node:
+        problem = "--detector goes with --node"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
     elif args.checkpoint is not None and not args.checkpoint.is_file():
@@ -125,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     args.width = args.width or (1280 if args.node else 640)
     args.height = args.height or (720 if args.node else 480)
+    if args.association:
+        return _report(args, bench_association(args))
     scene = SyntheticScene(args.width, args.height)
     try:
         resolve_device(args.device)
@@ -140,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ModelConfigError) as err:
         print(f"sam2-ros bench: {err}", file=sys.stderr)
         return 1
+    return _report(args, results)
+
+
+def _report(args: argparse.Namespace, results: dict) -> int:
+    """Print the results as a table (and write them as JSON)."""
     results["machine"] = _machine(results.get("device", args.device))
     results["command"] = "sam2-ros bench " + " ".join(_argv(args))
     print(_table(results))
@@ -152,7 +179,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     flags = []
     for name in ("frames", "objects", "image_size", "model_cfg", "device", "width", "height"):
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("node", "lift", "save_objects"):
+    for name in ("node", "detector", "association", "lift", "save_objects"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
     if args.compare_official:
@@ -161,6 +188,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
         flags.append(f"--compile {args.compile}")
     if args.late_prompt:
         flags.append(f"--late-prompt {args.late_prompt}")
+    if args.association:
+        flags.append(f"--detections {args.detections}")
     return flags
 
 
@@ -422,7 +451,9 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
     from geometry_msgs.msg import Point32
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2DArray
 
+    from sam2_ros.commands.detection_bench import DETECTOR_TOPIC, detections_of
     from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
     from sam2_ros.messages.images import array_to_image_msg
     from sam2_ros.msg import ObjectMasks
@@ -441,6 +472,7 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
             "drop_frames": False,
             "max_objects": max(args.objects, 1),
             "compile": args.compile,
+            "detection_topics": [DETECTOR_TOPIC if args.detector else ""],
         },
         workdir / "node.log",
     )
@@ -449,11 +481,14 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         masks = client.collect(ObjectMasks, f"/{name}/camera/masks", keep=False)
         diagnostics = client.collect(DiagnosticArray, "/diagnostics")
         camera = client.publisher(Image, topic)
+        detector = client.publisher(Detection2DArray, DETECTOR_TOPIC) if args.detector else None
         try:
             client.bring_up(name)
         except RuntimeError as err:
             raise RuntimeError(f"{err}:\n{node.log()[-2000:]}") from err
-        client.wait_for_subscriber(camera)
+        for publisher in (camera, detector):
+            if publisher is not None:
+                client.wait_for_subscriber(publisher)
         total = args.frames + args.warmup + 1
         latencies, publishing = [], []
         # preallocated: the node's resident memory after each frame, and when each frame ended
@@ -465,7 +500,9 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
             started = time.perf_counter()
             camera.publish(message)  # rclpy serialises large images slowly; a driver would not
             sent = time.perf_counter()
-            masks.wait_stamp(header)
+            received = masks.wait_stamp(header)
+            if detector is not None:  # the frame's objects, detected: every one pairs
+                detector.publish(detections_of(received))
             publishing.append((sent - started) * 1000.0)
             latencies.append((time.perf_counter() - sent) * 1000.0)
             rss[index] = node.rss_bytes()
@@ -511,6 +548,8 @@ def _bench_node(args, scene, checkpoint, workdir) -> dict:
         "overhead_end_to_end_over_engine": float(np.median(same_frames))
         / float(report["engine_p50_ms"]),
         **_frame_rates(finished[args.warmup :]),
+        "detector": args.detector,
+        "detection_messages_applied": int(report["detection_messages_applied"]),
         "node_rss_bytes": _growth(rss),
         "memory_trace": _memory_trace({"rss": rss}, ["rss"]),
     }

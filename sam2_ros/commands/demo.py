@@ -21,11 +21,12 @@ from geometry_msgs.msg import Point32
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMasks, Objects3D, OcclusionScores
 from sam2_ros.srv import AddPrompt
@@ -265,7 +266,7 @@ class DemoDetector:
             width, height = self._scene.width, self._scene.height
             boxes.append(("ghost", (0.02 * width, 0.05 * height, 0.12 * width, 0.2 * height)))
         message = Detection2DArray(header=self._headers.pop(late))
-        message.detections = [_detection(name, box) for name, box in boxes]
+        message.detections = [box_detection(box, name, 0.9) for name, box in boxes]
         self._publisher.publish(message)
         self._sent += 1
 
@@ -278,17 +279,6 @@ class DemoDetector:
             "false_positive_frame": FALSE_POSITIVE_FRAME,
             "detection_forget_after": DEMO_FORGET_AFTER,
         }
-
-
-def _detection(class_id: str, box: tuple[float, float, float, float]) -> Detection2D:
-    x0, y0, x1, y1 = (float(v) for v in box)
-    entry = Detection2D()
-    entry.bbox.center.position.x, entry.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
-    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
-    hypothesis = ObjectHypothesisWithPose()
-    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = class_id, 0.9
-    entry.results = [hypothesis]
-    return entry
 
 
 def _objects(

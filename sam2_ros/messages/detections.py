@@ -49,6 +49,18 @@ def detection_message(msg: Any) -> DetectionMessage:
     return DetectionMessage(stamp_ns(msg.header.stamp), tuple(detections))
 
 
+def box_detection(
+    box: Sequence[float], class_id: str, score: float, theta: float = 0.0
+) -> Detection2D:
+    """A detector's ``Detection2D``: the box ``(x_min, y_min, x_max, y_max)`` in pixels (turned
+    by ``theta``) with one hypothesis."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bbox = BoundingBox2D(size_x=x1 - x0, size_y=y1 - y0)
+    bbox.center.position.x, bbox.center.position.y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    bbox.center.theta = float(theta)
+    return Detection2D(bbox=bbox, results=[_hypothesis(class_id, score)])
+
+
 def _hypothesis(label: str, score: float, position: Sequence[float] | None = None) -> Any:
     hypothesis = ObjectHypothesisWithPose()
     hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = label, float(score)
@@ -72,17 +84,9 @@ def to_detection_array(
         box = mask_box(mask)
         if box is None:
             continue
-        x0, y0, x1, y1 = box
-        bbox = BoundingBox2D(size_x=x1 - x0, size_y=y1 - y0)
-        bbox.center.position.x, bbox.center.position.y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-        detections.append(
-            Detection2D(
-                header=header,
-                id=str(object_id),
-                bbox=bbox,
-                results=[_hypothesis(labels.get(object_id, ""), score)],
-            )
-        )
+        detection = box_detection(box, labels.get(object_id, ""), score)
+        detection.header, detection.id = header, str(object_id)
+        detections.append(detection)
     return Detection2DArray(header=header, detections=detections)
 
 

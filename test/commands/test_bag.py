@@ -21,12 +21,13 @@ from sam2_ros.msg import ObjectMasks, ObjectPointers, Objects3D, OcclusionScores
 from sam2_ros.srv import AddPrompt
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.commands.bag import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
 from sam2_ros.commands.node_client import NodeClient, NodeProcess
 from sam2_ros.engine import StreamingPredictor
+from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 
 FRAMES = 30
@@ -460,19 +461,10 @@ def write_detector_bag(path: Path, scene, storage: StoragePlugin) -> Path:
             image = array_to_image_msg(scene.frame(index), "rgb8", _header(index))
             writer.write(raw, time_ns, serialize_message(image))
             if index == 4:
-                boxes = [(name, scene.box(name, 2)) for name in ("crate", "ball")]
-                message = Detection2DArray(header=_header(2), detections=[])
-                for name, (x0, y0, x1, y1) in boxes:
-                    entry = Detection2D()
-                    entry.bbox.center.position.x, entry.bbox.center.position.y = (
-                        (x0 + x1) / 2,
-                        (y0 + y1) / 2,
-                    )
-                    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
-                    hypothesis = ObjectHypothesisWithPose()
-                    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = name, 0.9
-                    entry.results = [hypothesis]
-                    message.detections.append(entry)
+                message = Detection2DArray(header=_header(2))
+                message.detections = [
+                    box_detection(scene.box(name, 2), name, 0.9) for name in ("crate", "ball")
+                ]
                 writer.write(detector, time_ns + 1_000_000, serialize_message(message))
     return path
 

@@ -107,6 +107,20 @@ def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
     )
 
 
+def test_bench_times_association(tmp_path):
+    results, _ = bench(tmp_path, "--association", "--objects", "16", "--frames", "5")
+    assert results["mode"] == "association" and results["detections_per_message"] == 50
+    assert 0 < results["association_ms_median"] <= results["association_ms_p95"]
+    assert results["matched_per_message_median"] > 8  # most jittered boxes pair
+
+
+def test_bench_runs_the_node_with_a_detector(tmp_path):
+    results, _ = bench(tmp_path, "--node", "--detector", "--frames", "3", "--objects", "2")
+    assert results["mode"] == "node" and results["detector"] is True
+    assert results["detection_messages_applied"] >= 2  # the last one may still be on its way
+    assert results["latency_ms_p50"] > 0
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -114,6 +128,7 @@ def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
         (["--image-size", "300"], "image_size 300 is invalid"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--node", "--compare-official"], "choose one of --compare-official, --node"),
+        (["--detector"], "--detector goes with --node"),
         (["--late-prompt", "0"], "--late-prompt: must be at least 1"),
         (["--objects", "0", "--compare-official"], "needs at least one object"),
         (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),

@@ -12,6 +12,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithP
 from sam2_ros.engine import TrackResult
 from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.detections import (
+    box_detection,
     detection_message,
     to_detection_3d_array,
     to_detection_array,
@@ -76,3 +77,14 @@ def test_lifted_objects_become_3d_detections():
     assert cup.bbox.center.position.y == pytest.approx(0.25) and cup.bbox.center.orientation.w == 1
     assert (cup.bbox.size.x, cup.bbox.size.y, cup.bbox.size.z) == pytest.approx((0.2, 0.3, 0.1))
     assert cup.results[0].pose.pose.position.z == pytest.approx(2.0)
+
+
+def test_a_detectors_box_reads_back_as_the_same_box():
+    sent = box_detection((40.0, 35.0, 60.0, 45.0), "cup", 0.7, theta=0.25)
+    (read,) = detection_message(Detection2DArray(detections=[sent])).detections
+    assert (read.box, read.class_id, read.score, read.theta) == (
+        (40.0, 35.0, 60.0, 45.0),
+        "cup",
+        pytest.approx(0.7),
+        0.25,
+    )

@@ -15,9 +15,10 @@ import pytest
 from conftest import Camera, add_prompt, mask_iou, mask_of, start_node, wait_log
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2D, Detection2DArray
 
 from sam2_ros.engine import StreamingPredictor
+from sam2_ros.messages.detections import box_detection
 
 NODE = "sam2_detections"
 TOPIC = "/detector/detections"
@@ -57,15 +58,7 @@ def setup(client, rosout, tmp_path_factory):
 
 
 def detection(box, class_id: str, score: float = 0.9, theta: float = 0.0) -> Detection2D:
-    x0, y0, x1, y1 = box
-    entry = Detection2D()
-    entry.bbox.center.position.x, entry.bbox.center.position.y = (x0 + x1) / 2, (y0 + y1) / 2
-    entry.bbox.center.theta = theta
-    entry.bbox.size_x, entry.bbox.size_y = x1 - x0, y1 - y0
-    hypothesis = ObjectHypothesisWithPose()
-    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = class_id, score
-    entry.results = [hypothesis]
-    return entry
+    return box_detection(box, class_id, score, theta)
 
 
 def roi_box(masks, object_id: int) -> tuple[float, float, float, float]:
