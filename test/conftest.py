@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,3 +239,17 @@ def mask_of(masks: ObjectMasks, object_id: int) -> np.ndarray:
     entry = next(o for o in masks.objects if o.object_id == object_id)
     pixels = np.frombuffer(bytes(entry.mask.data), np.uint8)
     return pixels.reshape(entry.mask.height, entry.mask.width) > 0
+
+
+def fresh_python(code: str, *args: str, timeout: float = 600) -> list[str]:
+    """Run ``code`` (with ``args`` as ``sys.argv[1:]``) in a fresh interpreter from this
+    checkout; the lines it printed (AssertionError with its output when it fails)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout.strip().splitlines()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, fresh_python
 
 PACKAGE = REPO_ROOT / "sam2_ros"
 #: Subpackages and top-level modules that must run without ROS.
@@ -65,15 +63,7 @@ def modules_of(names: tuple[str, ...]) -> list[str]:
 
 def ros_modules_loaded(modules: list[str]) -> dict[str, list[str]]:
     """A fresh interpreter imports ``modules`` one by one: the ROS modules each one loaded."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *modules],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(fresh_python(PROBE, *modules)[-1])
 
 
 def test_pure_parts_load_nothing_of_ros():

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, mask_iou
+from conftest import REPO_ROOT, fresh_python, mask_iou
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
 from rclpy.serialization import deserialize_message, serialize_message
@@ -402,18 +400,8 @@ def test_bag_with_depth_writes_objects_3d_per_frame(bags, scene, checkpoint_path
 def _rclpy_modules(code: str, *args: str) -> tuple[str, list[str]]:
     """Run ``code`` in a fresh interpreter; its last printed line, and the rclpy modules it
     loaded."""
-    probe = (
-        f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'rclpy'))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    *output, modules = done.stdout.strip().splitlines()
+    rclpy = "sorted(m for m in sys.modules if m.split('.')[0] == 'rclpy')"
+    *output, modules = fresh_python(f"{code}\nimport sys\nprint({rclpy})", *args)
     return "\n".join(output), ast.literal_eval(modules)
 
 

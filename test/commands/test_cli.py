@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, fresh_python
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.tracking.parameters import resolve_checkpoint
@@ -149,10 +149,7 @@ def test_engine_commands_need_no_ros():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'rclpy', 'sensor_msgs', 'geometry_msgs', 'std_msgs', 'rosbags'}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert fresh_python(code) == ["[]"]
 
 
 @pytest.mark.slow
