@@ -1,0 +1,34 @@
+"""A camera's statistics on /diagnostics."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from sam2_ros.messages.diagnostics import camera_status
+from sam2_ros.tracking.detections import DetectionOutcome
+from sam2_ros.tracking.statistics import CameraStatistics
+
+
+def test_a_tracking_camera_is_ok_and_reports_its_counts():
+    stats = CameraStatistics()
+    stats.record_frame(0.05, 0.04, objects=1, memory=10)
+    stats.record_frame(0.05, 0.04, objects=1, memory=10)
+    stats.record_detection_message()
+    dropped = Counter({"rotated box": 2, "no hypothesis": 1})
+    stats.record_detections(DetectionOutcome(1, 3, frame_index=2, dropped=dropped))
+    status = camera_status("sam2", "front", "cpu", stats.snapshot())
+    values = {v.key: v.value for v in status.values}
+    assert status.level == DiagnosticStatus.OK and status.name == "sam2: front"
+    assert values["frames_processed"] == "2" and values["detection_messages_applied"] == "1"
+    assert values["detections_dropped"] == "3"
+    assert values["detections_dropped_by_reason"] == "no hypothesis: 1; rotated box: 2"
+
+
+def test_a_camera_without_frames_warns_with_the_reason():
+    stats = CameraStatistics()
+    assert camera_status("sam2", "rear", "cpu", stats.snapshot()).level == DiagnosticStatus.WARN
+    stats.set_input_problem("QoS mismatch on /rear/image_raw")
+    status = camera_status("sam2", "rear", "cpu", stats.snapshot())
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("QoS mismatch")
