@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from sam2_ros.tracking.detections import DetectedObjects
 from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import CameraConfig, NodeParams
 from sam2_ros.tracking.statistics import CameraStatistics
+from sam2_ros.tracking.worker import WorkerStoppedError
 
 #: Logs a problem once per period: (message, is_error).
 ProblemLog = Callable[[str, bool], None]
@@ -227,7 +229,21 @@ class CameraPipeline:
 
     def _on_detections(self, message: Any) -> None:
         self.detector.on_message(message)
-        self._submit_command(self.detector.apply_due)
+        self._run_soon(self.detector.apply_due)
+
+    def _run_soon(self, command: Callable[[], Any]) -> None:
+        """Run ``command`` on the tracking thread before the next frame; log it if it fails."""
+
+        def report(done: Future) -> None:
+            error = None if done.cancelled() else done.exception()
+            if error is not None and not isinstance(error, WorkerStoppedError):
+                self._log_problem(
+                    f"camera {self.name}: {command.__name__} failed: {type(error).__name__}: "
+                    f"{error}",
+                    True,
+                )
+
+        self._submit_command(command).add_done_callback(report)
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         """Keep the newest calibration; log when it first arrives or changes."""
@@ -252,7 +268,7 @@ class CameraPipeline:
         }.get(source, self.tracked.newest_stamp())
         with self._clicks_lock:
             self._clicks.append(Click(x, y, source, seen))
-        self._submit_command(self.apply_due_clicks)
+        self._run_soon(self.apply_due_clicks)
 
     # ---- tracking thread ------------------------------------------------------------------------
 
