@@ -13,7 +13,7 @@ import torch
 
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
 from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
-from sam2_ros.engine.precision import PRECISIONS, choose_precision, store_weights_in_bf16
+from sam2_ros.engine.precision import PRECISIONS, choose_precision, prepare_bf16_on_cpu
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
@@ -192,5 +192,5 @@ def load_model(
     install_speedups(sam, resolved_device, in_effect)
     if in_effect == "bf16" and resolved_device.type == "cpu":
         model.weights_fingerprint()  # of the weights as loaded, before bf16 copies replace them
-        store_weights_in_bf16(sam)
+        prepare_bf16_on_cpu(sam)
     return model

@@ -49,13 +49,16 @@ from torch import nn
 
 def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp32") -> None:
     """Install the speed-ups that pay off on ``device`` at ``precision`` on a SAM 2 model already
-    on it (``bf16`` on CPU: folded weights are stored in bf16, as its other weights are)."""
-    dtype = torch.bfloat16 if precision == "bf16" and device.type == "cpu" else torch.float32
+    on it (bf16 on a CPU: folded weights stored in bf16, as its other weights are)."""
+    bf16_on_cpu = precision == "bf16" and device.type == "cpu"
+    dtype = torch.bfloat16 if bf16_on_cpu else torch.float32
     memory_attention = sam.memory_attention
     _size_rotary_encodings(memory_attention, sam.image_size // sam.backbone_stride, device)
     _encode_read_positions_only(sam.image_encoder.neck, sam.image_size // sam.backbone_stride)
+    # in bf16 on a CPU, PyTorch's fused attention over projected values is faster
     folded = [
-        _fold_value_projection(layer.cross_attn_image, dtype) for layer in memory_attention.layers
+        not bf16_on_cpu and _fold_value_projection(layer.cross_attn_image)
+        for layer in memory_attention.layers
     ]
     if sam.use_high_res_features_in_sam:
         decoder, neck = sam.sam_mask_decoder, sam.image_encoder.neck
@@ -71,7 +74,7 @@ def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp3
             cross.forward = functools.partial(_folded_rope_cross_attention, cross)
     trunk = sam.image_encoder.trunk
     _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
-    if precision == "fp32":  # in bf16, finding the zero rows costs more than their products
+    if not bf16_on_cpu:  # in bf16, finding the zero rows costs more than their products
         _skip_padded_window_tokens(trunk, sam.image_size)
     shared = (
         memory_attention.layers[0].self_attn,
@@ -181,9 +184,9 @@ def _linear_skipping_zero_rows(
     return out.view(*x.shape[:-1], -1)
 
 
-def _fold_value_projection(attention: nn.Module, dtype: torch.dtype) -> bool:
+def _fold_value_projection(attention: nn.Module) -> bool:
     """Make a single-head attention attend over raw values and project them afterwards (unless
-    that is no saving), the folded projection stored in ``dtype``; tell whether it was done."""
+    that is no saving); tell whether it was done."""
     if attention.num_heads != 1 or attention.kv_in_dim >= attention.internal_dim:
         return False
     with torch.no_grad():
@@ -191,7 +194,7 @@ def _fold_value_projection(attention: nn.Module, dtype: torch.dtype) -> bool:
         weight = out_proj.weight @ v_proj.weight  # (embedding, kv_in)
         bias = out_proj.weight @ v_proj.bias + out_proj.bias
     v_proj.forward = _identity
-    out_proj.forward = functools.partial(F.linear, weight=weight.to(dtype), bias=bias.to(dtype))
+    out_proj.forward = functools.partial(F.linear, weight=weight, bias=bias)
     return True
 
 
