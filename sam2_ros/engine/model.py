@@ -13,7 +13,8 @@ import torch
 
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
 from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
-from sam2_ros.engine.precision import PRECISIONS, choose_precision, prepare_bf16_on_cpu
+from sam2_ros.engine.cpu_bf16 import prepare_bf16_on_cpu
+from sam2_ros.engine.precision import PRECISIONS, choose_precision
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
