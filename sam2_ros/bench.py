@@ -628,10 +628,11 @@ def _table(results: dict) -> str:
     keys = [k for k in results if k not in {"mode", "machine", "command", "memory_trace"}]
     for key in keys:
         value = results[key]
-        if isinstance(value, float) and "logits_mad" in key:
-            value = f"{value:.2e}"
-        elif isinstance(value, float):
-            value = f"{value:.3f}" if "ratio" in key or "overhead" in key else f"{value:.1f}"
+        if isinstance(value, float):
+            if "ratio" in key or "overhead" in key:
+                value = f"{value:.3f}"
+            else:
+                value = f"{value:.2e}" if "logits_mad" in key else f"{value:.1f}"
         rows.append((key, value))
     rows.append(("command", results["command"]))
     width = max(len(k) for k, _ in rows)

@@ -35,7 +35,11 @@ modules stay Meta's), and each computes what the original computes, up to float 
 The zero rows and identical batches need data-dependent decisions (which rows are zero, whether
 rows are equal), which on a GPU cost a device-to-host sync worth more than the arithmetic saved:
 they are installed on CPU only, like the batch-major attention, which trades the GPU's fused
-attention kernels for a plain one.
+attention kernels for a plain one. In bf16 on a CPU (:mod:`sam2_ros.engine.cpu_bf16`) the zero
+rows and the values projected after attention step aside: there the products they save cost less
+than finding the zero rows and attending window by window, and PyTorch's fused bf16 attention
+over projected values (which keeps its scores in fp32) is faster than a plain bf16 attention
+over the raw values.
 """
 
 from __future__ import annotations

@@ -230,7 +230,9 @@ def test_bf16_modules_match_metas_under_bf16_autocast(bf16_model, plain_sam):
     assert_close_in_bf16(ours_encoded, theirs_encoded)
 
 
-def test_bf16_tracking_state_is_no_larger_than_fp32s(small_model, scene):
+def test_bf16_tracking_state_is_no_larger_than_fp32s_and_weights_keep_their_identity(
+    small_model, scene
+):
     bf16 = load_model(image_size=128, allow_random_weights=True, device="cpu", precision="bf16")
     predictors = [StreamingPredictor(model=model) for model in (small_model, bf16)]
     for index in range(6):
@@ -241,6 +243,8 @@ def test_bf16_tracking_state_is_no_larger_than_fp32s(small_model, scene):
                     predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
     fp32_bytes, bf16_bytes = (predictor.memory_bytes() for predictor in predictors)
     assert 0 < bf16_bytes <= fp32_bytes
+    # the same weights: objects saved in one precision load in the other
+    assert bf16.weights_fingerprint() == small_model.weights_fingerprint()
 
 
 @pytest.mark.slow
