@@ -193,11 +193,12 @@ def test_zero_token_skipping_computes_hieras_attention_under_bf16_autocast(plain
             assert_close_in_bf16(got, expected)
 
 
-def test_bf16_modules_match_metas_under_bf16_autocast(bf16_model, plain_sam):
-    """The sped-up bf16 modules (folded projections, positional encodings, batch-major memory
-    attention, once for identical rows, bf16 and fp32 layers) against Meta's modules under bf16
-    autocast."""
-    sam = bf16_model.sam
+@pytest.mark.parametrize("engine", ["bf16 model", "fp32 model under bf16 autocast"])
+def test_sped_up_modules_match_metas_under_bf16_autocast(engine, bf16_model, sam_model, plain_sam):
+    """The engine's modules against Meta's, both under bf16 autocast: the bf16 model (its own
+    layers in bf16 and fp32, the speed-ups that pay in bf16) and the fp32 model (every CPU
+    speed-up: zero rows, values projected after attention, ...) run under bf16 autocast."""
+    model = bf16_model if engine == "bf16 model" else sam_model
     generator = torch.Generator().manual_seed(2)
     image = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
     tokens, pointer_tokens = (IMAGE_SIZE // 16) ** 2, 8
@@ -213,21 +214,17 @@ def test_bf16_modules_match_metas_under_bf16_autocast(bf16_model, plain_sam):
     size = IMAGE_SIZE // 16
     pix_feat = torch.randn(1, 256, size, size, generator=generator).expand(4, -1, -1, -1)
     masks = torch.randn(4, 1, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    with bf16_model.inference():
-        ours_image = sam.forward_image(image)
-        ours_memory = sam.memory_attention(**attention_inputs)
-        ours_encoded = sam.memory_encoder(pix_feat, masks)["vision_features"]
-    with torch.inference_mode(), bf16_autocast():
-        theirs_image = plain_sam.forward_image(image)
-        theirs_memory = plain_sam.memory_attention(**attention_inputs)
-        theirs_encoded = plain_sam.memory_encoder(pix_feat, masks)["vision_features"]
-    for ours, theirs in zip(ours_image["backbone_fpn"], theirs_image["backbone_fpn"], strict=True):
+    outputs = []
+    for sam in (model.sam, plain_sam):
+        with torch.inference_mode(), bf16_autocast():
+            image_out = sam.forward_image(image)
+            memory_out = sam.memory_attention(**attention_inputs)
+            encoded = sam.memory_encoder(pix_feat, masks)["vision_features"]
+        outputs.append([*image_out["backbone_fpn"], image_out["vision_pos_enc"][-1]])
+        outputs[-1] += [memory_out, encoded]
+    for ours, theirs in zip(*outputs, strict=True):
         assert ours.dtype == theirs.dtype
         assert_close_in_bf16(ours, theirs)
-    assert_close_in_bf16(ours_image["vision_pos_enc"][-1], theirs_image["vision_pos_enc"][-1])
-    assert_close_in_bf16(ours_memory, theirs_memory)
-    assert ours_encoded.dtype == theirs_encoded.dtype == torch.bfloat16
-    assert_close_in_bf16(ours_encoded, theirs_encoded)
 
 
 def test_bf16_tracking_state_is_no_larger_than_fp32s_and_weights_keep_their_identity(
