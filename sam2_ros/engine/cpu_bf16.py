@@ -10,12 +10,12 @@ and whole frames interleaved (2 cores with AMX, hiera-tiny at 256 px):
   pass of its own. Linear layers multiply with their weight reordered once, the bias and a
   following ReLU or GELU applied inside the product (oneDNN's ``_linear_pointwise``, the op
   inductor emits for linear layers on CPUs).
-* **The prompt encoder and the mask decoder's heads in fp32** (:func:`fp32_modules`): bf16
-  would round the prompt encoder's random-Fourier phases (up to about 20 rad) to 1/8 rad before
-  the sine; the mask decoder computes mask logits, scores and object pointers in fp32 from its
-  transformer, which runs in bf16 (:func:`bf16_within_fp32`). All of the decoder in fp32 was
-  slower; all of it in bf16 was as fast but put our logits up to 1.42x as far from Meta's fp32
-  ones as Meta's bf16 logits are (20 bedroom frames), against 1.15x this way.
+* **The prompt encoder and the mask decoder in fp32** (:func:`fp32_modules`): bf16 would round
+  the prompt encoder's random-Fourier phases (up to about 20 rad) to 1/8 rad before the sine.
+  The mask decoder's precision made no difference to the frame time (all fp32, all bf16, or
+  its transformer alone in bf16: within 1 ms at 1 and 4 objects, sides rotated frame by frame),
+  and in fp32 our mask logits stay closer to Meta's fp32 ones (on 20 bedroom frames at most
+  0.70x as far as Meta's bf16 logits are, against 1.42x with the decoder in bf16).
 * The image encoder, memory attention and memory encoder in bf16.
 
 The speed-ups that step aside in bf16 on a CPU are in :mod:`sam2_ros.engine.speedups`.
@@ -54,17 +54,13 @@ def prepare_bf16_on_cpu(sam: nn.Module) -> None:
     """Set SAM 2 up to run under bf16 autocast on a CPU: the weights of every linear and
     convolution layer in bf16 and linear layers multiplying prepacked weights with the
     activation that follows them fused, except in :func:`fp32_modules`, which run with autocast
-    off (but for :func:`bf16_within_fp32`). Layers whose ``forward`` a speed-up replaced keep
-    it."""
-    kept, within = fp32_modules(sam), bf16_within_fp32(sam)
+    off. Layers whose ``forward`` a speed-up replaced keep it."""
+    kept = fp32_modules(sam)
     for module in kept:
         module.forward = functools.partial(_in_fp32, module.forward)
-    for module in within:
-        module.forward = functools.partial(_in_bf16, module.forward)
     prompts = sam.sam_prompt_encoder  # SAM 2 also asks it for the image's encoding directly
     prompts.get_dense_pe = functools.partial(_in_fp32, prompts.get_dense_pe)
-    in_bf16 = {id(layer) for module in within for layer in module.modules()}
-    in_fp32 = {id(layer) for module in kept for layer in module.modules()} - in_bf16
+    in_fp32 = {id(layer) for module in kept for layer in module.modules()}
     packed = {}
     for layer in sam.modules():
         if isinstance(layer, MATMUL_LAYERS) and id(layer) not in in_fp32:
@@ -81,15 +77,9 @@ def prepare_bf16_on_cpu(sam: nn.Module) -> None:
 def fp32_modules(sam: nn.Module) -> list[nn.Module]:
     """The modules that run in fp32: the prompt encoder, whose random-Fourier encodings of
     points and of the image grid take the sine of phases up to about 20 rad (bf16 would round
-    them to 1/8 rad first), and the mask decoder with the object-pointer heads, so that mask
-    logits, scores and pointers are computed in fp32 (from its transformer's bf16 outputs)."""
+    them to 1/8 rad first), and the mask decoder with the object-pointer heads, whose products
+    are small enough that bf16 saves nothing there."""
     return [sam.sam_prompt_encoder, sam.sam_mask_decoder, sam.obj_ptr_proj, sam.obj_ptr_tpos_proj]
-
-
-def bf16_within_fp32(sam: nn.Module) -> list[nn.Module]:
-    """Modules inside :func:`fp32_modules` that run in bf16 again: the mask decoder's
-    transformer, where its products are (attention between the tokens and the image)."""
-    return [sam.sam_mask_decoder.transformer]
 
 
 def _fuse_activations(sam: nn.Module, packed: set[int]) -> dict[int, Activation]:
@@ -152,16 +142,10 @@ def _packed_linear(
 
 def _in_fp32(forward: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``forward`` with autocast off and its bf16 tensor arguments (also in lists) in fp32."""
-    args, kwargs = tree_map_only(torch.Tensor, _fp32, (args, kwargs))
+
+    def fp32(x: torch.Tensor) -> torch.Tensor:
+        return x.float() if x.dtype == torch.bfloat16 else x
+
+    args, kwargs = tree_map_only(torch.Tensor, fp32, (args, kwargs))
     with torch.autocast("cpu", enabled=False):
         return forward(*args, **kwargs)
-
-
-def _in_bf16(forward: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``forward`` under bf16 autocast, its bf16 tensor results returned in fp32."""
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return tree_map_only(torch.Tensor, _fp32, forward(*args, **kwargs))
-
-
-def _fp32(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype == torch.bfloat16 else x
