@@ -2,19 +2,20 @@
 (``--compare-official``), end to end through the ROS node over DDS (``--node``), or the cost of a
 prompt that arrives D frames late (``--late-prompt D``).
 
-Both sides get the same weights (a checkpoint, or the same seeded random weights written to a
+All sides get the same weights (a checkpoint, or the same seeded random weights written to a
 temporary checkpoint), the same generated frames and the same prompts on frame 0. Frames alternate
-between the two after the prompts, so machine noise hits both alike; the first ``--warmup``
-frames are not counted. The official predictor gets the frames preprocessed as ours are, ahead
-of time in its ``init_state``; ours is inside every timed ``track`` call. It runs under the same
-autocast as ours (``--precision``); in bf16, ours and Meta's predictor also run in fp32, frame by
-frame, so that each precision is timed against the other and the bf16 mask logits of both are
-measured against Meta's fp32 ones.
+between the sides, in an order that rotates every frame, so machine noise hits all alike; the
+first ``--warmup`` frames are not counted. The official predictor gets the frames preprocessed as
+ours are, ahead of time in its ``init_state``; ours is inside every timed ``track`` call. It runs
+under the same autocast as ours (``--precision``); in bf16, ours and Meta's predictor also run in
+fp32, frame by frame, so that each precision is timed against the other and the bf16 mask logits
+of both are measured against Meta's fp32 ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -265,21 +266,27 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             graphs_uncounted, graphs = compiled_graphs() - graphs, compiled_graphs()
         frame = scene.frame(index)
         prompts = points if index == 0 else []
-        result, record["ours_ms"][index] = _timed_step(ours, frame, prompts)
+        steps = {"ours": functools.partial(_timed_step, ours, frame, prompts)}
         if eager is not None:
-            _, record["eager_ms"][index] = _timed_step(eager, frame, prompts)
+            steps["eager"] = functools.partial(_timed_step, eager, frame, prompts)
+        if fp32 is not None:
+            steps["ours_fp32"] = functools.partial(_timed_step, fp32, frame, prompts)
+        if official is not None:
+            steps["official"] = functools.partial(_official_step, official, index)
+        if official_fp32 is not None:
+            steps["official_fp32"] = functools.partial(_official_step, official_fp32, index)
+        done = {}
+        for name in _in_turn(list(steps), index):
+            done[name], record[f"{name}_ms"][index] = steps[name]()
+        result = done["ours"]
         if args.lift:
             record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
-        if fp32 is not None:
-            _, record["ours_fp32_ms"][index] = _timed_step(fp32, frame, prompts)
         if official is not None:
-            official_masks, official_logits, record["official_ms"][index] = _official_step(
-                official, index
-            )
+            official_masks, official_logits = done["official"]
             record["official_state"][index] = _tensor_bytes(official.state["output_dict_per_obj"])
             record["iou_min"][index] = _mask_ious(result.masks, official_masks).min()
         if official_fp32 is not None:
-            _, reference, record["official_fp32_ms"][index] = _official_step(official_fp32, index)
+            reference = done["official_fp32"][1]
             record["logits_mad_ours"][index] = np.abs(result.mask_logits - reference).mean()
             record["logits_mad_official"][index] = np.abs(official_logits - reference).mean()
         record["rss"][index] = rss_bytes()
@@ -373,6 +380,13 @@ def _precision_comparison(record: dict[str, np.ndarray], counted: slice) -> dict
         "ratio_logits_mad_ours_over_official_median": float(np.median(ratios)),
         "ratio_logits_mad_ours_over_official_max": float(ratios.max()),
     }
+
+
+def _in_turn(names: list[str], index: int) -> list[str]:
+    """The sides in the order they run on frame ``index``: rotated by one every frame, so that
+    none always runs first or always after the same one (caches, clock)."""
+    shift = index % len(names)
+    return names[shift:] + names[:shift]
 
 
 def _timed_step(predictor: StreamingPredictor, frame: np.ndarray, prompts: list) -> tuple:
@@ -493,9 +507,9 @@ def _official(args, scene, checkpoint, folder, points, model: Sam2Model) -> _Off
     return _Official(state, frames, model, time.perf_counter() - started)
 
 
-def _official_step(official: _Official, index: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The official predictor's next frame: its masks at the input resolution, its mask logits
-    at SAM 2's low resolution (as ours report them) and milliseconds."""
+def _official_step(official: _Official, index: int) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """The official predictor's next frame: its masks at the input resolution and its mask
+    logits at SAM 2's low resolution (as ours report them); milliseconds."""
     started = time.perf_counter()
     with official.model.inference():
         _, _, video_logits = next(official.frames)
@@ -506,7 +520,7 @@ def _official_step(official: _Official, index: int) -> tuple[np.ndarray, np.ndar
         for per_object in official.state["output_dict_per_obj"].values()
     ]
     logits = torch.cat([out["pred_masks"][:, 0] for out in outputs]).float().cpu().numpy()
-    return (video_logits[:, 0] > 0).cpu().numpy(), logits, milliseconds
+    return ((video_logits[:, 0] > 0).cpu().numpy(), logits), milliseconds
 
 
 def _sync(device: torch.device) -> None:
