@@ -37,9 +37,9 @@ rows are equal), which on a GPU cost a device-to-host sync worth more than the a
 they are installed on CPU only, like the batch-major attention, which trades the GPU's fused
 attention kernels for a plain one. In bf16 on a CPU (:mod:`sam2_ros.engine.cpu_bf16`) the zero
 rows step aside: there the products they save cost less than finding the zero rows and attending
-window by window. (The values projected after attention stay: against PyTorch's fused bf16
-attention over projected values they cost 1 ms more per frame with one object, but save 4 ms
-with two objects and 8 ms with four.)
+window by window. Values are projected after attention for batches of objects only: for one
+object PyTorch's fused bf16 attention over the values projected as SAM 2 does is faster (by about
+1 ms per frame), for two and four objects slower (by 4 and 6-8 ms).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp3
     for layer, values_folded in zip(memory_attention.layers, folded, strict=True):
         cross = layer.cross_attn_image
         if values_folded and hasattr(cross, "freqs_cis"):
-            cross.forward = functools.partial(_folded_rope_cross_attention, cross)
+            cross.forward = functools.partial(_folded_rope_cross_attention, cross, bf16_on_cpu)
     trunk = sam.image_encoder.trunk
     _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
     if not bf16_on_cpu:  # in bf16, finding the zero rows costs more than their products
@@ -242,17 +242,24 @@ def _batch_major_inputs(forward, curr, memory, curr_pos=None, memory_pos=None, *
 
 def _folded_rope_cross_attention(
     attention: nn.Module,
+    fused_for_one: bool,
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     num_k_exclude_rope: int = 0,
 ) -> torch.Tensor:
-    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention."""
+    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention;
+    for one object, where ``fused_for_one``, PyTorch's fused attention over the values projected
+    as SAM 2 projects them (in bf16 it is faster for one object, slower for several)."""
     freqs = attention.freqs_cis
     q = _rotated(attention.q_proj(q), freqs)
     k = attention.k_proj(k)
     rotated = k.shape[-2] - num_k_exclude_rope
     k = torch.cat([_rotated(k[:, :rotated], freqs), k[:, rotated:]], dim=1)
+    if fused_for_one and q.shape[0] == 1:
+        values = F.linear(v, attention.v_proj.weight, attention.v_proj.bias)
+        attended = F.scaled_dot_product_attention(q[:, None], k[:, None], values[:, None])
+        return F.linear(attended[:, 0], attention.out_proj.weight, attention.out_proj.bias)
     weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)).softmax(dim=-1)
     return attention.out_proj(torch.matmul(weights, v))
 

@@ -197,7 +197,8 @@ def test_zero_token_skipping_computes_hieras_attention_under_bf16_autocast(plain
 def test_sped_up_modules_match_metas_under_bf16_autocast(engine, bf16_model, sam_model, plain_sam):
     """The engine's modules against Meta's, both under bf16 autocast: the bf16 model (its own
     layers in bf16 and fp32, the speed-ups that pay in bf16) and the fp32 model (every CPU
-    speed-up: zero rows, values projected after attention, ...) run under bf16 autocast."""
+    speed-up: zero rows, values projected after attention, ...) run under bf16 autocast; memory
+    attention for three objects and for one."""
     model = bf16_model if engine == "bf16 model" else sam_model
     generator = torch.Generator().manual_seed(2)
     image = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
@@ -219,9 +220,13 @@ def test_sped_up_modules_match_metas_under_bf16_autocast(engine, bf16_model, sam
         with torch.inference_mode(), bf16_autocast():
             image_out = sam.forward_image(image)
             memory_out = sam.memory_attention(**attention_inputs)
+            one_object = torch.utils._pytree.tree_map_only(
+                torch.Tensor, lambda x: x[:, :1], attention_inputs
+            )
+            memory_one = sam.memory_attention(**one_object)
             encoded = sam.memory_encoder(pix_feat, masks)["vision_features"]
         outputs.append([*image_out["backbone_fpn"], image_out["vision_pos_enc"][-1]])
-        outputs[-1] += [memory_out, encoded]
+        outputs[-1] += [memory_out, memory_one, encoded]
     for ours, theirs in zip(*outputs, strict=True):
         assert ours.dtype == theirs.dtype
         assert_close_in_bf16(ours, theirs)
