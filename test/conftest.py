@@ -38,7 +38,9 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from sam2_ros.engine import load_model
 
-    model = load_model(image_size=IMAGE_SIZE, allow_random_weights=True, seed=0, device="cpu")
+    model = load_model(
+        image_size=IMAGE_SIZE, allow_random_weights=True, seed=0, device="cpu", precision="fp32"
+    )
     path = tmp_path_factory.mktemp("weights") / "sam2.1_hiera_tiny.pt"
     torch.save({"model": model.sam.state_dict()}, path)
     return path
@@ -46,18 +48,23 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sam_model(checkpoint_path: Path):
-    """The checkpoint loaded once per session (CPU, 256 px), shared by predictors."""
+    """The checkpoint loaded once per session (CPU, 256 px, fp32), shared by predictors."""
     from sam2_ros.engine import load_model
 
-    return load_model(checkpoint=checkpoint_path, image_size=IMAGE_SIZE, device="cpu")
+    return load_model(
+        checkpoint=checkpoint_path, image_size=IMAGE_SIZE, device="cpu", precision="fp32"
+    )
 
 
 @pytest.fixture(scope="session")
 def small_model():
-    """Seeded random weights at 128 px: for behaviour tests that need speed, not SAM 2 parity."""
+    """Seeded random weights at 128 px (fp32): for behaviour tests that need speed, not SAM 2
+    parity."""
     from sam2_ros.engine import load_model
 
-    return load_model(image_size=128, allow_random_weights=True, seed=0, device="cpu")
+    return load_model(
+        image_size=128, allow_random_weights=True, seed=0, device="cpu", precision="fp32"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,22 +2,28 @@
 (``--compare-official``), end to end through the ROS node over DDS (``--node``), or the cost of a
 prompt that arrives D frames late (``--late-prompt D``).
 
-Both sides get the same weights (a checkpoint, or the same seeded random weights written to a
+All sides get the same weights (a checkpoint, or the same seeded random weights written to a
 temporary checkpoint), the same generated frames and the same prompts on frame 0. Frames alternate
-between the two after the prompts, so machine noise hits both alike; the first ``--warmup``
-frames are not counted. The official predictor's preprocessing happens ahead of time in its
-``init_state``; ours is inside every timed ``track`` call.
+between the sides, in an order that rotates every frame, so machine noise hits all alike; the
+first ``--warmup`` frames are not counted. The official predictor gets the frames preprocessed as
+ours are, ahead of time in its ``init_state``; ours is inside every timed ``track`` call. It runs
+under the same autocast as ours (``--precision``); in bf16, ours and Meta's predictor also run in
+fp32, frame by frame, so that each precision is timed against the other and the bf16 mask logits
+of both are measured against Meta's fp32 ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,8 @@ from sam2_ros.engine import (
 )
 from sam2_ros.engine.compiled import COMPILE_MODES, compiled_graphs
 from sam2_ros.engine.model import resolve_device, validate_image_size
+from sam2_ros.engine.precision import PRECISIONS
+from sam2_ros.engine.preprocess import to_model_input
 from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.geometry.lifting import depth_to_metres, lift_all
 from sam2_ros.heap import heap_settings
@@ -57,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="real weights (default: seeded random)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
+    )
     parser.add_argument(
         "--width", type=_at_least(0), default=0, help="frame width (640, --node 1280)"
     )
@@ -177,7 +191,8 @@ def _report(args: argparse.Namespace, results: dict) -> int:
 
 def _argv(args: argparse.Namespace) -> list[str]:
     flags = []
-    for name in ("frames", "objects", "image_size", "model_cfg", "device", "width", "height"):
+    model = ["frames", "objects", "image_size", "model_cfg", "device", "precision"]
+    for name in [*model, "width", "height"]:
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     for name in ("node", "detector", "association", "lift", "save_objects"):
         if getattr(args, name):
@@ -194,7 +209,9 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 
 def _random_checkpoint(args: argparse.Namespace, workdir: Path) -> Path:
-    model = load_model(args.model_cfg, None, "cpu", args.image_size, allow_random_weights=True)
+    model = load_model(
+        args.model_cfg, None, "cpu", args.image_size, allow_random_weights=True, precision="fp32"
+    )
     path = workdir / "random_weights.pt"
     torch.save({"model": model.sam.state_dict()}, path)
     return path
@@ -234,7 +251,12 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     # Compiled, one object more than prompted is allowed: adding it is timed at the end.
     max_objects = max(args.objects, 1) + int(compiled)
     ours = StreamingPredictor(
-        args.model_cfg, checkpoint, args.device, args.image_size, max_objects=max_objects
+        args.model_cfg,
+        checkpoint,
+        args.device,
+        args.image_size,
+        max_objects=max_objects,
+        precision=args.precision,
     )
     device = ours.model.device
     eager = None
@@ -244,18 +266,25 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         compile_s = warm_up(ours.model, max(args.objects, 1), scene.width, scene.height)
         graphs = compiled_graphs()
     points = _prompt_points(scene, args.objects)
-    official = (
-        _official(args, scene, checkpoint, workdir, points, ours.model)
-        if args.compare_official
-        else None
-    )
     total = args.frames + args.warmup + 1
+    official = fp32 = official_fp32 = None
+    if args.compare_official:
+        folder = _frames_folder(scene, total, workdir)
+        official = _official(args, scene, checkpoint, folder, points, ours.model)
+        if ours.model.precision == "bf16":
+            fp32 = StreamingPredictor(
+                model=_load(args, checkpoint, "fp32"), max_objects=max_objects
+            )
+            official_fp32 = _official(args, scene, checkpoint, folder, points, fp32.model)
     # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
     names = ["ours_ms", "rss", "state"] + (["lift_ms"] if args.lift else [])
     if eager is not None:
         names += ["eager_ms"]
     if official is not None:
         names += ["official_ms", "official_state", "iou_min"]
+    if fp32 is not None:
+        names += ["ours_fp32_ms", "official_fp32_ms", "state_fp32"]
+        names += ["logits_mad_ours", "logits_mad_official"]
     if device.type == "cuda":
         names += ["cuda_allocated", "cuda_peak"]
     record = {name: np.zeros(total) for name in names}
@@ -266,23 +295,33 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             graphs_uncounted, graphs = compiled_graphs() - graphs, compiled_graphs()
         frame = scene.frame(index)
         prompts = points if index == 0 else []
-        result, record["ours_ms"][index] = _timed_step(ours, frame, prompts)
+        steps = {"ours": functools.partial(_timed_step, ours, frame, prompts)}
         if eager is not None:
-            _, record["eager_ms"][index] = _timed_step(eager, frame, prompts)
+            steps["eager"] = functools.partial(_timed_step, eager, frame, prompts)
+        if fp32 is not None:
+            steps["ours_fp32"] = functools.partial(_timed_step, fp32, frame, prompts)
+        if official is not None:
+            steps["official"] = functools.partial(_official_step, official, index)
+        if official_fp32 is not None:
+            steps["official_fp32"] = functools.partial(_official_step, official_fp32, index)
+        done = {}
+        for name in _in_turn(list(steps), index):
+            done[name], record[f"{name}_ms"][index] = steps[name]()
+        result = done["ours"]
         if args.lift:
             record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
         if official is not None:
-            state_dict, frames = official[:2]
-            started = time.perf_counter()
-            with ours.model.inference():  # the same autocast as ours (bf16 on CUDA)
-                _, _, official_logits = next(frames)
-            _sync(device)
-            record["official_ms"][index] = (time.perf_counter() - started) * 1000.0
-            record["official_state"][index] = _tensor_bytes(state_dict["output_dict_per_obj"])
-            official_masks = (official_logits[:, 0] > 0).cpu().numpy()
+            official_masks, official_logits = done["official"]
+            record["official_state"][index] = _tensor_bytes(official.state["output_dict_per_obj"])
             record["iou_min"][index] = _mask_ious(result.masks, official_masks).min()
+        if official_fp32 is not None:
+            reference = done["official_fp32"][1]
+            record["logits_mad_ours"][index] = np.abs(result.mask_logits - reference).mean()
+            record["logits_mad_official"][index] = np.abs(official_logits - reference).mean()
         record["rss"][index] = rss_bytes()
         record["state"][index] = ours.memory_bytes()
+        if fp32 is not None:
+            record["state_fp32"][index] = fp32.memory_bytes()
         if device.type == "cuda":
             record["cuda_allocated"][index] = torch.cuda.memory_allocated(device)
             record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
@@ -291,6 +330,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     results: dict[str, Any] = {
         "mode": "engine",
         "device": str(device),
+        "precision": ours.model.precision,
+        "precision_reason": ours.model.precision_reason,
         "frames": args.frames,
         "objects": args.objects,
         "image_size": ours.model.image_size,
@@ -320,7 +361,7 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
         results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]
     if official is not None:
         results["official"] = args.compare_official
-        results["official_setup_s"] = official[2]
+        results["official_setup_s"] = official.setup_s
         results["official_warmup_frames_s"] = float(record["official_ms"][uncounted].sum() / 1000.0)
         results["official_ms_median"] = median = float(np.median(record["official_ms"][counted]))
         results["ratio_ours_over_official"] = results["ours_ms_median"] / median
@@ -328,6 +369,8 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
             results["ratio_eager_over_official"] = results["eager_ms_median"] / median
         results["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
         results["official_state_bytes"] = _growth(record["official_state"])
+    if fp32 is not None:
+        results |= _precision_comparison(record, counted)
     if device.type == "cuda":
         results["cuda_allocated_bytes"] = _growth(record["cuda_allocated"])
         results["cuda_peak_bytes"] = _growth(record["cuda_peak"])
@@ -335,8 +378,44 @@ def _bench_engine(args, scene, checkpoint, workdir) -> dict:
     return results
 
 
-def _load(args: argparse.Namespace, checkpoint: Path) -> Sam2Model:
-    return load_model(args.model_cfg, checkpoint, args.device, args.image_size)
+def _load(args: argparse.Namespace, checkpoint: Path, precision: str | None = None) -> Sam2Model:
+    return load_model(
+        args.model_cfg,
+        checkpoint,
+        args.device,
+        args.image_size,
+        precision=precision or args.precision,
+    )
+
+
+def _precision_comparison(record: dict[str, np.ndarray], counted: slice) -> dict[str, float]:
+    """bf16 against fp32: median frame times of the counted frames, and per frame (all frames)
+    the mean absolute difference of ours' and the official bf16 mask logits from the official
+    fp32 ones, and the ratio of the two; our fp32 tracking state."""
+    medians = {
+        name: float(np.median(record[f"{name}_ms"][counted]))
+        for name in ("ours", "ours_fp32", "official", "official_fp32")
+    }
+    ours, official = record["logits_mad_ours"], record["logits_mad_official"]
+    ratios = ours / np.maximum(official, np.finfo(np.float64).tiny)
+    return {
+        "ours_fp32_state_bytes": _growth(record["state_fp32"]),
+        "ours_fp32_ms_median": medians["ours_fp32"],
+        "official_fp32_ms_median": medians["official_fp32"],
+        "ratio_ours_over_ours_fp32": medians["ours"] / medians["ours_fp32"],
+        "ratio_official_over_official_fp32": medians["official"] / medians["official_fp32"],
+        "logits_mad_vs_official_fp32_ours_max": float(ours.max()),
+        "logits_mad_vs_official_fp32_official_max": float(official.max()),
+        "ratio_logits_mad_ours_over_official_median": float(np.median(ratios)),
+        "ratio_logits_mad_ours_over_official_max": float(ratios.max()),
+    }
+
+
+def _in_turn(names: list[str], index: int) -> list[str]:
+    """The sides in the order they run on frame ``index``: rotated by one every frame, so that
+    none always runs first or always after the same one (caches, clock)."""
+    shift = index % len(names)
+    return names[shift:] + names[:shift]
 
 
 def _timed_step(predictor: StreamingPredictor, frame: np.ndarray, prompts: list) -> tuple:
@@ -412,29 +491,65 @@ def _mask_ious(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     return np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
 
 
-def _official(args, scene, checkpoint, workdir, points, model):
-    """Meta's SAM2VideoPredictor (``vos``: ``vos_optimized``, compiled) on the same frames (a
-    JPEG folder, as it reads videos): its state, its frames and the seconds its setup took."""
-    from sam2.build_sam import build_sam2_video_predictor
+@dataclass
+class _Official:
+    """Meta's predictor propagating through the frames, under a model's inference context."""
 
+    state: dict
+    frames: Iterator
+    model: Sam2Model  # whose inference mode and autocast it runs under
+    setup_s: float
+
+
+def _frames_folder(scene: SyntheticScene, count: int, workdir: Path) -> Path:
+    """The frames as the JPEG folder the official predictor opens (it takes the video's size from
+    them; its input is then replaced by ours)."""
     folder = workdir / "frames"
     folder.mkdir()
-    for index in range(args.frames + args.warmup + 1):
+    for index in range(count):
         PILImage.fromarray(scene.frame(index)).save(folder / f"{index:05d}.jpg", quality=95)
+    return folder
+
+
+def _official(args, scene, checkpoint, folder, points, model: Sam2Model) -> _Official:
+    """Meta's SAM2VideoPredictor (``vos``: ``vos_optimized``, compiled) on the same frames,
+    preprocessed by ours, under ``model``'s inference mode and autocast."""
+    from sam2.build_sam import build_sam2_video_predictor
+
     started = time.perf_counter()
     predictor = build_sam2_video_predictor(
         args.model_cfg,
         str(checkpoint),
-        device=str(resolve_device(args.device)),
+        device=str(model.device),
         hydra_overrides_extra=[f"++model.image_size={args.image_size}"],
         vos_optimized=args.compare_official == "vos",
     )
     with model.inference():
         state = predictor.init_state(str(folder))
+        images = state["images"]
+        for index in range(len(images)):
+            images[index] = to_model_input(scene.frame(index), args.image_size, model.device)[0]
+        state["cached_features"] = {}  # frame 0 was encoded from the JPEG file
         for object_id, point in enumerate(points, start=1):
             predictor.add_new_points_or_box(state, 0, object_id, points=[point], labels=[1])
     frames = iter(predictor.propagate_in_video(state))
-    return state, frames, time.perf_counter() - started
+    return _Official(state, frames, model, time.perf_counter() - started)
+
+
+def _official_step(official: _Official, index: int) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """The official predictor's next frame: its masks at the input resolution and its mask
+    logits at SAM 2's low resolution (as ours report them); milliseconds."""
+    started = time.perf_counter()
+    with official.model.inference():
+        _, _, video_logits = next(official.frames)
+    _sync(official.model.device)
+    milliseconds = (time.perf_counter() - started) * 1000.0
+    outputs = [
+        per_object["cond_frame_outputs"].get(index) or per_object["non_cond_frame_outputs"][index]
+        for per_object in official.state["output_dict_per_obj"].values()
+    ]
+    logits = torch.cat([out["pred_masks"][:, 0] for out in outputs]).float().cpu().numpy()
+    return ((video_logits[:, 0] > 0).cpu().numpy(), logits), milliseconds
 
 
 def _sync(device: torch.device) -> None:
@@ -590,7 +705,10 @@ def _table(results: dict) -> str:
     for key in keys:
         value = results[key]
         if isinstance(value, float):
-            value = f"{value:.3f}" if "ratio" in key or "overhead" in key else f"{value:.1f}"
+            if "ratio" in key or "overhead" in key:
+                value = f"{value:.3f}"
+            else:
+                value = f"{value:.2e}" if "logits_mad" in key else f"{value:.1f}"
         rows.append((key, value))
     rows.append(("command", results["command"]))
     width = max(len(k) for k, _ in rows)

@@ -36,6 +36,7 @@ def bench_late_prompt(
         args.image_size,
         max_objects=4,
         history_frames=max(lateness + 1, 30),
+        precision=args.precision,
     )
     device = predictor.model.device
     frame_index = 0
@@ -75,6 +76,8 @@ def bench_late_prompt(
     return {
         "mode": "late-prompt",
         "device": str(device),
+        "precision": predictor.model.precision,
+        "precision_reason": predictor.model.precision_reason,
         "frames": args.frames,
         "late_by_frames": lateness,
         "image_size": predictor.model.image_size,

@@ -13,6 +13,8 @@ import torch
 
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
 from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
+from sam2_ros.engine.cpu_bf16 import prepare_bf16_on_cpu
+from sam2_ros.engine.precision import PRECISIONS, choose_precision
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
@@ -31,7 +33,7 @@ RANDOM_WEIGHTS_WARNING = (
 
 
 class ModelConfigError(ValueError):
-    """An invalid model option (config name, device, image size)."""
+    """An invalid model option (config name, device, image size, precision)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -74,6 +76,10 @@ class Sam2Model:
     checkpoint: Path | None
     image_size: int
     compile_mode: str = "none"
+    #: ``"bf16"`` or ``"fp32"``: the precision in effect (see :mod:`sam2_ros.engine.precision`).
+    precision: str = "fp32"
+    #: Why that precision, in one line (e.g. ``"bf16: CPU has avx512_bf16"``).
+    precision_reason: str = "fp32: requested"
     _fingerprint: str | None = field(default=None, repr=False)
 
     def weights_fingerprint(self) -> str:
@@ -90,12 +96,12 @@ class Sam2Model:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """bf16 on CUDA (as Meta runs SAM 2), full fp32 on CPU."""
-        return torch.bfloat16 if self.device.type == "cuda" else None
+        """bf16 when that is the precision (as Meta runs SAM 2 on CUDA), else None: fp32."""
+        return torch.bfloat16 if self.precision == "bf16" else None
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        """Inference mode plus bf16 autocast on CUDA."""
+        """Inference mode, plus bf16 autocast when the precision is bf16."""
         with torch.inference_mode():
             if self.autocast_dtype is None:
                 yield
@@ -134,15 +140,21 @@ def load_model(
     image_size: int | None = None,
     allow_random_weights: bool = False,
     seed: int = 0,
+    precision: str = "auto",
 ) -> Sam2Model:
     """Build SAM 2 from a config (optionally at a non-default resolution) and load its weights.
 
     Without a checkpoint this is an error unless ``allow_random_weights``; the random weights are
-    seeded with ``seed``, so two models built alike are identical.
+    seeded with ``seed``, so two models built alike are identical. ``precision``: ``"auto"``
+    (bf16 on CUDA and on CPUs with native bf16 matrix instructions, else fp32), ``"fp32"`` or
+    ``"bf16"``; the model says which is in effect and why.
     """
     from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
 
     resolved_device = resolve_device(device)
+    if precision not in PRECISIONS:
+        raise ModelConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    in_effect, reason = choose_precision(precision, resolved_device)
     if checkpoint is None and not allow_random_weights:
         raise CheckpointError(
             "no checkpoint given: download the official weights with "
@@ -169,11 +181,17 @@ def load_model(
     else:
         LOG.warning(RANDOM_WEIGHTS_WARNING)
     sam = sam.to(resolved_device).eval()
-    install_speedups(sam, resolved_device)
-    return Sam2Model(
+    model = Sam2Model(
         sam=sam,
         device=resolved_device,
         model_cfg=model_cfg,
         checkpoint=Path(checkpoint) if checkpoint is not None else None,
         image_size=int(sam.image_size),
+        precision=in_effect,
+        precision_reason=reason,
     )
+    install_speedups(sam, resolved_device, in_effect)
+    if in_effect == "bf16" and resolved_device.type == "cpu":
+        model.weights_fingerprint()  # of the weights as loaded, before bf16 copies replace them
+        prepare_bf16_on_cpu(sam)
+    return model

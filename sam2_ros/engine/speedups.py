@@ -16,6 +16,9 @@ modules stay Meta's), and each computes what the original computes, up to float 
   value and output projections fold into one ``64 -> 256`` matrix.
 * **Positional embedding once (CPU).** Hiera resizes its positional embedding bicubically to the
   feature map on every frame; it depends on the image size only, so it is computed once.
+* **Only the positional encoding SAM 2 reads.** The neck encodes the positions of every feature
+  level (copying a cached 256-channel map, 4 MB at 64x64 for 256 px), but SAM 2 reads the
+  lowest-resolution level's only (memory attention); the other levels get an all-zero view.
 * **High-resolution projections folded (image encoder).** The neck projects the two finest
   backbone levels to 256 channels with a 1x1 convolution, and the mask decoder immediately
   projects them down to 32 and 64 channels with another: with nothing in between, the two fold
@@ -32,7 +35,11 @@ modules stay Meta's), and each computes what the original computes, up to float 
 The zero rows and identical batches need data-dependent decisions (which rows are zero, whether
 rows are equal), which on a GPU cost a device-to-host sync worth more than the arithmetic saved:
 they are installed on CPU only, like the batch-major attention, which trades the GPU's fused
-attention kernels for a plain one.
+attention kernels for a plain one. In bf16 on a CPU (:mod:`sam2_ros.engine.cpu_bf16`) the zero
+rows step aside: there the products they save cost less than finding the zero rows and attending
+window by window. Values are projected after attention for batches of objects only: for one
+object PyTorch's fused bf16 attention over the values projected as SAM 2 does is faster (by about
+1 ms per frame), for two and four objects slower (by 4 and 6-8 ms).
 """
 
 from __future__ import annotations
@@ -44,15 +51,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def install_speedups(sam: nn.Module, device: torch.device) -> None:
-    """Install the speed-ups that pay off on ``device`` on a SAM 2 model already on it."""
+def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp32") -> None:
+    """Install the speed-ups that pay off on ``device`` at ``precision`` on a SAM 2 model already
+    on it (bf16 on a CPU: folded weights stored in bf16, as its other weights are)."""
+    bf16_on_cpu = precision == "bf16" and device.type == "cpu"
+    dtype = torch.bfloat16 if bf16_on_cpu else torch.float32
     memory_attention = sam.memory_attention
     _size_rotary_encodings(memory_attention, sam.image_size // sam.backbone_stride, device)
-    folded = [_fold_value_projection(layer.cross_attn_image) for layer in memory_attention.layers]
+    _encode_read_positions_only(sam.image_encoder.neck, sam.image_size // sam.backbone_stride)
+    folded = [
+        _fold_value_projection(layer.cross_attn_image, dtype) for layer in memory_attention.layers
+    ]
     if sam.use_high_res_features_in_sam:
         decoder, neck = sam.sam_mask_decoder, sam.image_encoder.neck
-        _fold_high_res_projection(neck, 0, decoder.conv_s0)
-        _fold_high_res_projection(neck, 1, decoder.conv_s1)
+        _fold_high_res_projection(neck, 0, decoder.conv_s0, dtype)
+        _fold_high_res_projection(neck, 1, decoder.conv_s1, dtype)
     if device.type != "cpu":
         return
     if memory_attention.batch_first:
@@ -60,16 +73,11 @@ def install_speedups(sam: nn.Module, device: torch.device) -> None:
     for layer, values_folded in zip(memory_attention.layers, folded, strict=True):
         cross = layer.cross_attn_image
         if values_folded and hasattr(cross, "freqs_cis"):
-            cos, sin = cross.freqs_cis.real.contiguous(), cross.freqs_cis.imag.contiguous()
-            cross.forward = functools.partial(_folded_rope_cross_attention, cross, cos, sin)
+            cross.forward = functools.partial(_folded_rope_cross_attention, cross, bf16_on_cpu)
     trunk = sam.image_encoder.trunk
     _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
-    for block in _padded_window_blocks(trunk, sam.image_size):
-        attention = block.attn
-        if attention.q_pool is None:
-            attention.forward = functools.partial(_attention_skipping_padding, attention)
-        else:
-            attention.qkv.forward = functools.partial(_linear_skipping_zero_rows, attention.qkv)
+    if not bf16_on_cpu:  # in bf16, finding the zero rows costs more than their products
+        _skip_padded_window_tokens(trunk, sam.image_size)
     shared = (
         memory_attention.layers[0].self_attn,
         memory_attention.layers[0].cross_attn_image.q_proj,
@@ -77,6 +85,16 @@ def install_speedups(sam: nn.Module, device: torch.device) -> None:
     )
     for module in shared:
         module.forward = functools.partial(_once_for_identical_rows, module.forward)
+
+
+def _skip_padded_window_tokens(trunk: nn.Module, image_size: int) -> None:
+    """Make Hiera's windowed attention skip the zero tokens it pads its windows with."""
+    for block in _padded_window_blocks(trunk, image_size):
+        attention = block.attn
+        if attention.q_pool is None:
+            attention.forward = functools.partial(_attention_skipping_padding, attention)
+        else:
+            attention.qkv.forward = functools.partial(_linear_skipping_zero_rows, attention.qkv)
 
 
 def _cache_pos_embed(trunk: nn.Module, size: int) -> None:
@@ -89,6 +107,20 @@ def _cache_pos_embed(trunk: nn.Module, size: int) -> None:
         return cached if tuple(hw) == (size, size) else original(hw)
 
     trunk._get_pos_embed = pos_embed
+
+
+def _encode_read_positions_only(neck: nn.Module, side: int) -> None:
+    """Make the neck's positional encoding of feature maps other than ``side`` x ``side`` (the
+    level SAM 2 reads) an all-zero view of their shape."""
+    encoding = neck.position_encoding
+    original = encoding.forward
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == (side, side):
+            return original(x)
+        return x.new_zeros(()).expand(x.shape[0], neck.d_model, *x.shape[-2:])
+
+    encoding.forward = encode
 
 
 def _size_rotary_encodings(memory_attention: nn.Module, side: int, device: torch.device) -> None:
@@ -120,7 +152,7 @@ def _attention_skipping_padding(attention: nn.Module, x: torch.Tensor) -> torch.
     nonzero = tokens.any(dim=-1)
     qkv = _linear_skipping_zero_rows(attention.qkv, tokens, nonzero)
     q, k, v = qkv.view(windows, height * width, 3, attention.num_heads, -1).permute(2, 0, 3, 1, 4)
-    out = torch.empty(windows, height * width, attention.dim_out, dtype=x.dtype, device=x.device)
+    out = torch.empty(windows, height * width, attention.dim_out, dtype=qkv.dtype, device=x.device)
     full = nonzero.all(dim=1)
     if bool(full.any()):
         attended = F.scaled_dot_product_attention(q[full], k[full], v[full])
@@ -148,14 +180,15 @@ def _linear_skipping_zero_rows(
     indices = nonzero.nonzero().squeeze(1)
     if indices.numel() == rows.shape[0]:
         return F.linear(x, linear.weight, linear.bias)
-    out = linear.bias.expand(rows.shape[0], -1).clone()
-    out.index_copy_(0, indices, F.linear(rows.index_select(0, indices), linear.weight, linear.bias))
+    product = F.linear(rows.index_select(0, indices), linear.weight, linear.bias)
+    out = linear.bias.to(product.dtype).expand(rows.shape[0], -1).clone()
+    out.index_copy_(0, indices, product)
     return out.view(*x.shape[:-1], -1)
 
 
-def _fold_value_projection(attention: nn.Module) -> bool:
+def _fold_value_projection(attention: nn.Module, dtype: torch.dtype) -> bool:
     """Make a single-head attention attend over raw values and project them afterwards (unless
-    that is no saving); tell whether it was done."""
+    that is no saving), the folded projection stored in ``dtype``; tell whether it was done."""
     if attention.num_heads != 1 or attention.kv_in_dim >= attention.internal_dim:
         return False
     with torch.no_grad():
@@ -163,13 +196,16 @@ def _fold_value_projection(attention: nn.Module) -> bool:
         weight = out_proj.weight @ v_proj.weight  # (embedding, kv_in)
         bias = out_proj.weight @ v_proj.bias + out_proj.bias
     v_proj.forward = _identity
-    out_proj.forward = functools.partial(F.linear, weight=weight, bias=bias)
+    out_proj.forward = functools.partial(F.linear, weight=weight.to(dtype), bias=bias.to(dtype))
     return True
 
 
-def _fold_high_res_projection(neck: nn.Module, level: int, projection: nn.Conv2d) -> None:
+def _fold_high_res_projection(
+    neck: nn.Module, level: int, projection: nn.Conv2d, dtype: torch.dtype
+) -> None:
     """Fold ``projection`` into the neck's lateral 1x1 convolution of a backbone level whose
-    output is nothing but that convolution (no top-down features into it or out of it)."""
+    output is nothing but that convolution (no top-down features into it or out of it), the
+    folded convolution stored in ``dtype``."""
     lateral = neck.convs[len(neck.convs) - 1 - level].conv
     if level in neck.fpn_top_down_levels or level - 1 in neck.fpn_top_down_levels:
         return
@@ -180,7 +216,7 @@ def _fold_high_res_projection(neck: nn.Module, level: int, projection: nn.Conv2d
         outer = projection.weight.flatten(1)
         weight = (outer @ lateral.weight.flatten(1))[:, :, None, None]
         bias = outer @ lateral.bias + projection.bias
-    lateral.forward = functools.partial(F.conv2d, weight=weight, bias=bias)
+    lateral.forward = functools.partial(F.conv2d, weight=weight.to(dtype), bias=bias.to(dtype))
     projection.forward = _identity
 
 
@@ -206,32 +242,37 @@ def _batch_major_inputs(forward, curr, memory, curr_pos=None, memory_pos=None, *
 
 def _folded_rope_cross_attention(
     attention: nn.Module,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
+    fused_for_one: bool,
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     num_k_exclude_rope: int = 0,
 ) -> torch.Tensor:
     """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention;
-    its rotary encoding (``cos + i sin`` per query token and channel pair) in real arithmetic."""
-    q = _rotated(attention.q_proj(q), cos, sin)
+    for one object, where ``fused_for_one``, PyTorch's fused attention over the values projected
+    as SAM 2 projects them (in bf16 it is faster for one object, slower for several)."""
+    freqs = attention.freqs_cis
+    q = _rotated(attention.q_proj(q), freqs)
     k = attention.k_proj(k)
     rotated = k.shape[-2] - num_k_exclude_rope
-    k = torch.cat([_rotated(k[:, :rotated], cos, sin), k[:, rotated:]], dim=1)
+    k = torch.cat([_rotated(k[:, :rotated], freqs), k[:, rotated:]], dim=1)
+    if fused_for_one and q.shape[0] == 1:
+        values = F.linear(v, attention.v_proj.weight, attention.v_proj.bias)
+        attended = F.scaled_dot_product_attention(q[:, None], k[:, None], values[:, None])
+        return F.linear(attended[:, 0], attention.out_proj.weight, attention.out_proj.bias)
     weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)).softmax(dim=-1)
     return attention.out_proj(torch.matmul(weights, v))
 
 
-def _rotated(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def _rotated(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     """``apply_rotary_enc``'s rotation of ``(batch, tokens, channels)`` by the complex factors
-    ``cos + i sin`` of ``(period, channels / 2)``: channel pairs are complex numbers, and token
-    ``t`` takes row ``t % period`` (keys of several memory frames repeat the frame's factors)."""
+    ``freqs`` of ``(period, channels / 2)``: channel pairs are complex numbers (in fp32), and
+    token ``t`` takes row ``t % period`` (keys of several memory frames repeat the frame's
+    factors, without materialising the repeat as ``apply_rotary_enc`` does)."""
     batch, tokens, channels = x.shape
-    pairs = x.float().reshape(batch, tokens // cos.shape[0], cos.shape[0], channels // 2, 2)
-    real, imag = pairs.unbind(-1)
-    out = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
-    return out.reshape(x.shape).type_as(x)
+    period = freqs.shape[0]
+    pairs = x.float().reshape(batch, tokens // period, period, channels // 2, 2)
+    return torch.view_as_real(torch.view_as_complex(pairs) * freqs).reshape(x.shape).type_as(x)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

@@ -82,11 +82,18 @@ def test_checkpoint_of_another_model_size_names_the_right_config(tmp_path, sam_m
         image_size=IMAGE_SIZE,
         allow_random_weights=True,
         device="cpu",
+        precision="fp32",
     )
     path = tmp_path / "sam2.1_hiera_small.pt"
     torch.save({"model": small.sam.state_dict()}, path)
     with pytest.raises(CheckpointError) as err:
-        load_model("configs/sam2.1/sam2.1_hiera_t.yaml", path, image_size=IMAGE_SIZE, device="cpu")
+        load_model(
+            "configs/sam2.1/sam2.1_hiera_t.yaml",
+            path,
+            image_size=IMAGE_SIZE,
+            device="cpu",
+            precision="fp32",
+        )
     message = str(err.value)
     assert str(path) in message
     assert "does not match config configs/sam2.1/sam2.1_hiera_t.yaml" in message

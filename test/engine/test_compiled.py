@@ -23,7 +23,7 @@ def test_object_counts_round_up_to_buckets():
 
 
 def test_unknown_compile_modes_are_refused():
-    model = load_model(image_size=SIZE, allow_random_weights=True, device="cpu")
+    model = load_model(image_size=SIZE, allow_random_weights=True, device="cpu", precision="fp32")
     with pytest.raises(ModelConfigError, match="not one of none, default, max"):
         model.compile("fast")
     model.compile("none")
@@ -74,8 +74,12 @@ def test_a_second_start_compiles_from_the_cache_3x_faster(
 def compiled_pair(compile_cache):
     """The same seeded weights eager and compiled (default mode), warmed up from the cache the
     node test filled."""
-    eager = load_model(image_size=SIZE, allow_random_weights=True, seed=0, device="cpu")
-    compiled = load_model(image_size=SIZE, allow_random_weights=True, seed=0, device="cpu")
+    eager = load_model(
+        image_size=SIZE, allow_random_weights=True, seed=0, device="cpu", precision="fp32"
+    )
+    compiled = load_model(
+        image_size=SIZE, allow_random_weights=True, seed=0, device="cpu", precision="fp32"
+    )
     compiled.compile("default", compile_cache)
     warm_up(compiled, OBJECTS, 320, 240)
     return eager, compiled

@@ -38,7 +38,9 @@ import numpy as np
 from PIL import Image
 from sam2_ros.engine import StreamingPredictor
 checkpoint, objects, frames_dir, first, count, out, size = sys.argv[1:]
-predictor = StreamingPredictor(checkpoint=checkpoint, image_size=int(size), device="cpu")
+predictor = StreamingPredictor(
+    checkpoint=checkpoint, image_size=int(size), device="cpu", precision="fp32"
+)
 labels = predictor.load_objects(objects)
 paths = sorted(__import__("pathlib").Path(frames_dir).glob("*.jpg"))[int(first):int(count)]
 results = [predictor.track(np.array(Image.open(p).convert("RGB"))) for p in paths]
