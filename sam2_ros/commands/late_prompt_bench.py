@@ -11,13 +11,12 @@ plus the bytes the prompt history holds per frame at this resolution.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from sam2_ros.commands.measurements import synced_clock
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor
 
@@ -43,10 +42,10 @@ def bench_late_prompt(
 
     def track() -> float:
         nonlocal frame_index
-        started = _now(device)
+        started = synced_clock(device)
         predictor.track(scene.frame(frame_index))
         frame_index += 1
-        return _now(device) - started
+        return synced_clock(device) - started
 
     def late_prompt_ms(repeats: int) -> list[float]:
         """Prompt a new object ``lateness`` frames back, ``repeats`` times (removed in between)."""
@@ -54,9 +53,9 @@ def bench_late_prompt(
         for _ in range(repeats):
             target = predictor.frame_index - lateness
             point = scene.center("ball", target)
-            started = _now(device)
+            started = synced_clock(device)
             answer = predictor.add_prompt(points=[point], labels=[1], frame_index=target)
-            times.append(_now(device) - started)
+            times.append(synced_clock(device) - started)
             predictor.remove_object(answer.object_id)
             track()
         return times
@@ -94,9 +93,3 @@ def bench_late_prompt(
         "history_bytes_per_frame": predictor.history_bytes()
         / min(predictor.history_frames, frame_index),
     }
-
-
-def _now(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()

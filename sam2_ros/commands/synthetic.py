@@ -97,6 +97,20 @@ class SyntheticScene:
             depth[self._silhouette(obj, index)] = obj.distance_m
         return depth
 
+    def prompt_points(self, count: int) -> list[tuple[float, float]]:
+        """Points to click on frame 0: the scene's objects first, then a grid, so that any number
+        of objects gets distinct clicks."""
+        points = [self.center(obj.name, 0) for obj in self.objects]
+        columns = 4
+        for k in range(max(count - len(points), 0)):
+            points.append(
+                (
+                    self.width * (0.1 + 0.8 * (k % columns) / columns),
+                    self.height * (0.15 + 0.2 * (k // columns)),
+                )
+            )
+        return points[:count]
+
     def intrinsics(self) -> list[float]:
         """Row-major 3x3 ``K`` of the camera (about 53 degrees horizontal field of view)."""
         f = float(self.width)
