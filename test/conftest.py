@@ -164,13 +164,14 @@ def tracking_pair(model, scene, name: str, max_objects: int) -> list:
 
 
 def start_node(tmp_path_factory, name: str, **params):
-    """The node as its own process from this checkout, on seeded random weights at 128 px unless
-    ``params`` say otherwise, its log in a temporary folder."""
+    """The node as its own process from this checkout, on seeded random weights at 128 px in fp32
+    (as the engine fixtures, which node tests compare with) unless ``params`` say otherwise, its
+    log in a temporary folder."""
     from sam2_ros.commands.node_client import NodeProcess
 
     return NodeProcess(
         name,
-        {"allow_random_weights": True, "image_size": 128, **params},
+        {"allow_random_weights": True, "image_size": 128, "precision": "fp32", **params},
         tmp_path_factory.mktemp("logs") / f"{name}.log",
         cwd=REPO_ROOT,
     )

@@ -31,6 +31,7 @@ from sam2_ros.engine import (
     StreamingPredictor,
     TrackResult,
 )
+from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.detections import detection_message, to_detection_array
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
@@ -89,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="SAM 2 resolution (default: model's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
+    )
+    parser.add_argument(
         "--allow-random-weights", action="store_true", help="no checkpoint (tests only)"
     )
     parser.add_argument(
@@ -142,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             args.image_size,
             args.allow_random_weights,
             max_objects=args.max_objects,
+            precision=args.precision,
         )
         summary = annotate(args, predictor, prompts)
     except (BagError, PromptsFileError, CheckpointError, ModelConfigError, ValueError) as err:

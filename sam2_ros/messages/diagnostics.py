@@ -8,7 +8,7 @@ from sam2_ros.tracking.statistics import CameraSnapshot
 
 
 def camera_status(
-    node_name: str, camera: str, device: str, snap: CameraSnapshot
+    node_name: str, camera: str, device: str, precision: str, snap: CameraSnapshot
 ) -> DiagnosticStatus:
     """A DiagnosticStatus for one camera (WARN while no frames arrive)."""
     values = {
@@ -33,6 +33,7 @@ def camera_status(
             f"{reason}: {count}" for reason, count in sorted(snap.detections.dropped.items())
         ),
         "device": device,
+        "precision": precision,
     }
     healthy = snap.fps > 0.0 and not snap.input_problem
     if snap.input_problem:

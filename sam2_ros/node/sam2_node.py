@@ -172,6 +172,7 @@ class Sam2Node(LifecycleNode):
                 params.image_size,
                 params.allow_random_weights,
                 params.seed,
+                precision=params.precision,
             )
         except (ParameterError, CheckpointError, ModelConfigError) as err:
             self.get_logger().error(f"configure failed: {err}")
@@ -202,9 +203,9 @@ class Sam2Node(LifecycleNode):
             for camera in params.cameras
         }
         self.get_logger().info(
-            f"configured: {params.model_cfg} on {model.device} at {model.image_size} px "
-            f"(checkpoint {params.checkpoint or 'none'}), cameras "
-            f"{[c.name for c in params.cameras]}"
+            f"configured: {params.model_cfg} on {model.device} at {model.image_size} px in "
+            f"{model.precision} ({model.precision_reason}), checkpoint "
+            f"{params.checkpoint or 'none'}, cameras {[c.name for c in params.cameras]}"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -535,12 +536,13 @@ class Sam2Node(LifecycleNode):
     # ---- diagnostics --------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        device = str(self._model.device) if self._model is not None else "none"
+        model = self._model
+        device, precision = (str(model.device), model.precision) if model else ("none", "none")
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         for name, camera in self._cameras.items():
             snapshot = camera.stats.snapshot()
-            array.status.append(camera_status(self.get_name(), name, device, snapshot))
+            array.status.append(camera_status(self.get_name(), name, device, precision, snapshot))
         self._diagnostics_pub.publish(array)
 
 

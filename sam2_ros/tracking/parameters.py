@@ -10,6 +10,7 @@ from typing import Any
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
+from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.paths import model_dir
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
@@ -30,6 +31,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "seed": (0, "Seed of the random weights when allow_random_weights is used."),
     "device": ("auto", "Torch device: auto (CUDA when available), cpu, cuda or cuda:N."),
+    "precision": (
+        "auto",
+        "Float precision of SAM 2: auto (bf16 on CUDA and on CPUs with native bf16 matrix "
+        "instructions: avx512_bf16, amx_bf16 or Arm bf16; else fp32), fp32 or bf16.",
+    ),
     "image_size": (
         0,
         "SAM 2 input resolution (a multiple of 32 in [128, 2048]); 0 = the model default (1024).",
@@ -204,6 +210,7 @@ class NodeParams:
     allow_random_weights: bool
     seed: int
     device: str
+    precision: str
     image_size: int | None
     compile: str
     compile_cache_dir: Path | None
@@ -232,10 +239,10 @@ class NodeParams:
     detection: AssociationSettings
 
 
-def compile_mode(value: str) -> str:
-    """A valid ``compile`` mode."""
-    if value not in COMPILE_MODES:
-        raise ParameterError(f"compile {value!r} must be one of {', '.join(COMPILE_MODES)}")
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a ParameterError naming them."""
+    if value not in choices:
+        raise ParameterError(f"{name} {value!r} must be one of {', '.join(choices)}")
     return value
 
 
@@ -346,11 +353,6 @@ def parse(values: dict[str, Any]) -> NodeParams:
         raise ParameterError(
             f"prompt_history_frames must be >= 0, got {values['prompt_history_frames']}"
         )
-    if values["image_reliability"] not in RELIABILITY_MODES:
-        raise ParameterError(
-            f"image_reliability {values['image_reliability']!r} must be one of "
-            f"{', '.join(RELIABILITY_MODES)}"
-        )
     depth_range = tuple(float(v) for v in values["depth_range"])
     if len(depth_range) != 2 or not 0.0 <= depth_range[0] < depth_range[1]:
         raise ParameterError(
@@ -378,8 +380,9 @@ def parse(values: dict[str, Any]) -> NodeParams:
         allow_random_weights=bool(values["allow_random_weights"]),
         seed=int(values["seed"]),
         device=str(values["device"]),
+        precision=_one_of("precision", values["precision"], PRECISIONS),
         image_size=image_size or None,
-        compile=compile_mode(values["compile"]),
+        compile=_one_of("compile", values["compile"], COMPILE_MODES),
         compile_cache_dir=Path(cache_dir) if (cache_dir := values["compile_cache_dir"]) else None,
         cameras=cameras,
         rviz_click_topic=str(values["rviz_click_topic"]),
@@ -392,7 +395,9 @@ def parse(values: dict[str, Any]) -> NodeParams:
         publish_label_image=bool(values["publish_label_image"]),
         drop_frames=bool(values["drop_frames"]),
         queue_size=int(values["queue_size"]),
-        image_reliability=str(values["image_reliability"]),
+        image_reliability=_one_of(
+            "image_reliability", values["image_reliability"], RELIABILITY_MODES
+        ),
         overlay_clicks=bool(values["overlay_clicks"]),
         objects_dir=str(values["objects_dir"]),
         depth_scale=float(values["depth_scale"]),

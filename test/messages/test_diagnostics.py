@@ -18,8 +18,9 @@ def test_a_tracking_camera_is_ok_and_reports_its_counts():
     stats.record_detection_message()
     dropped = Counter({"rotated box": 2, "no hypothesis": 1})
     stats.record_detections(DetectionOutcome(1, 3, frame_index=2, dropped=dropped))
-    status = camera_status("sam2", "front", "cpu", stats.snapshot())
+    status = camera_status("sam2", "front", "cpu", "bf16", stats.snapshot())
     values = {v.key: v.value for v in status.values}
+    assert values["device"] == "cpu" and values["precision"] == "bf16"
     assert status.level == DiagnosticStatus.OK and status.name == "sam2: front"
     assert values["frames_processed"] == "2" and values["detection_messages_applied"] == "1"
     assert values["detections_dropped"] == "3"
@@ -28,7 +29,8 @@ def test_a_tracking_camera_is_ok_and_reports_its_counts():
 
 def test_a_camera_without_frames_warns_with_the_reason():
     stats = CameraStatistics()
-    assert camera_status("sam2", "rear", "cpu", stats.snapshot()).level == DiagnosticStatus.WARN
+    status = camera_status("sam2", "rear", "cpu", "fp32", stats.snapshot())
+    assert status.level == DiagnosticStatus.WARN
     stats.set_input_problem("QoS mismatch on /rear/image_raw")
-    status = camera_status("sam2", "rear", "cpu", stats.snapshot())
+    status = camera_status("sam2", "rear", "cpu", "fp32", stats.snapshot())
     assert status.level == DiagnosticStatus.WARN and status.message.startswith("QoS mismatch")

@@ -62,6 +62,7 @@ def test_click_topics_can_be_named_or_disabled():
         ({"image_reliability": "sometimes"}, "must be one of auto, reliable, best_effort"),
         ({"compile": "fast"}, "compile 'fast' must be one of none, default, max"),
         ({"compile": True}, "compile must be a str"),
+        ({"precision": "fp16"}, "precision 'fp16' must be one of auto, fp32, bf16"),
         ({"detection_topics": ["/a", "/b"]}, "detection_topics has 2 entries"),
         ({"detection_min_score": 1.5}, r"detection_min_score must be in \[0, 1\]"),
         ({"detection_match_iou": 0.0}, r"detection_match_iou must be in \(0, 1\]"),
