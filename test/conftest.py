@@ -261,3 +261,34 @@ def fresh_python(code: str, *args: str, timeout: float = 600) -> list[str]:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout.strip().splitlines()
+
+
+@pytest.fixture(scope="session")
+def plain_sam(checkpoint_path):
+    """The session's checkpoint in a model built by SAM 2 alone (fp32, no speed-ups)."""
+    from sam2.build_sam import build_sam2
+
+    from sam2_ros.engine import DEFAULT_MODEL_CFG
+
+    return build_sam2(
+        DEFAULT_MODEL_CFG,
+        str(checkpoint_path),
+        device="cpu",
+        hydra_overrides_extra=[f"++model.image_size={IMAGE_SIZE}"],
+    ).eval()
+
+
+def bedroom_frames(tmp_path_factory, count: int) -> tuple[Path, list[np.ndarray]]:
+    """The first ``count`` frames of the real footage as a JPEG folder (as Meta's predictor
+    reads videos) and decoded RGB arrays; the test is skipped where the footage is missing."""
+    import shutil
+
+    from PIL import Image as PILImage
+
+    paths = sorted(BEDROOM_DIR.glob("*.jpg"))[:count]
+    if len(paths) < count:
+        pytest.skip(f"needs {count} frames of real footage in {BEDROOM_DIR}")
+    folder = tmp_path_factory.mktemp("bedroom")
+    for path in paths:
+        shutil.copy(path, folder / path.name)
+    return folder, [np.array(PILImage.open(path).convert("RGB")) for path in paths]

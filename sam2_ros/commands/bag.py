@@ -23,6 +23,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
 from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts
+from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
@@ -31,7 +32,6 @@ from sam2_ros.engine import (
     StreamingPredictor,
     TrackResult,
 )
-from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.detections import detection_message, to_detection_array
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
@@ -88,13 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="SAM 2 .pt checkpoint")
     parser.add_argument("--image-size", type=int, help="SAM 2 resolution (default: model's)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
-    )
+    add_device_arguments(parser)
     parser.add_argument(
         "--allow-random-weights", action="store_true", help="no checkpoint (tests only)"
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.commands.detection_bench import bench_association
 from sam2_ros.commands.engine_bench import bench_engine
 from sam2_ros.commands.late_prompt_bench import bench_late_prompt
@@ -24,7 +25,6 @@ from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG, CheckpointError, ModelConfigError, load_model
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.model import resolve_device, validate_image_size
-from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.heap import heap_settings
 
 
@@ -39,13 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=256, help="SAM 2 resolution")
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="real weights (default: seeded random)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
-    )
+    add_device_arguments(parser)
     parser.add_argument(
         "--width", type=_at_least(0), default=0, help="frame width (640, --node 1280)"
     )

@@ -8,7 +8,19 @@ import sys
 from collections.abc import Sequence
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.heap import steady_heap
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``, as every command that runs SAM 2 takes them."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
+    )
 
 
 def _check_model(args: argparse.Namespace) -> int:
@@ -16,7 +28,7 @@ def _check_model(args: argparse.Namespace) -> int:
     from sam2_ros.engine import CheckpointError, ModelConfigError, load_model
 
     try:
-        model = load_model(args.config, args.path, device="cpu")
+        model = load_model(args.config, args.path, device="cpu", precision="fp32")
     except (CheckpointError, ModelConfigError) as err:
         print(f"sam2-ros check-model: {err}", file=sys.stderr)
         return 1

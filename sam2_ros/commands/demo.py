@@ -23,10 +23,10 @@ from std_msgs.msg import Header
 from tqdm import tqdm
 from vision_msgs.msg import Detection2DArray
 
+from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMasks, Objects3D, OcclusionScores
@@ -62,13 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the model's 1024 on a GPU",
     )
     parser.add_argument("--checkpoint", default="", help="checkpoint (default: model/ folder)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
-    )
+    add_device_arguments(parser)
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="output folder")
     parser.add_argument(
         "--detector",

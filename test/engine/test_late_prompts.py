@@ -7,12 +7,9 @@ box); the prompt is made on frame ``K`` and arrives ``d`` frames later.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-from conftest import BEDROOM_DIR, mask_iou
-from PIL import Image
+from conftest import bedroom_frames, mask_iou
 from test_engine_equivalence import run_official
 
 from sam2_ros.engine import PromptError, StreamingPredictor
@@ -36,14 +33,7 @@ KINDS = {
 @pytest.fixture(scope="module")
 def bedroom(tmp_path_factory):
     """The first frames of the bedroom video as a JPEG folder and decoded RGB arrays."""
-    count = K + max(LATENESS) + AFTER + 1
-    paths = sorted(BEDROOM_DIR.glob("*.jpg"))[:count]
-    if len(paths) < count:
-        pytest.skip(f"needs {count} frames of real footage in {BEDROOM_DIR}")
-    folder = tmp_path_factory.mktemp("bedroom")
-    for path in paths:
-        shutil.copy(path, folder / path.name)
-    return folder, [np.array(Image.open(path).convert("RGB")) for path in paths]
+    return bedroom_frames(tmp_path_factory, K + max(LATENESS) + AFTER + 1)
 
 
 def run(model, frames, kind: str, arrives_after: int) -> dict:

@@ -3,18 +3,14 @@ predictor under the same autocast (real SAM 2 modules, seeded random weights).""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BEDROOM_DIR, IMAGE_SIZE, mask_iou
-from PIL import Image
-from sam2.build_sam import build_sam2
+from conftest import IMAGE_SIZE, bedroom_frames, mask_iou
 from test_engine_equivalence import run_official
 
-from sam2_ros.engine import DEFAULT_MODEL_CFG, ModelConfigError, StreamingPredictor, load_model
+from sam2_ros.engine import ModelConfigError, StreamingPredictor, load_model
 from sam2_ros.engine.compiled import compiled_graphs
 from sam2_ros.engine.precision import choose_precision, cpu_bf16_flags, read_cpuinfo
 from sam2_ros.engine.speedups import (
@@ -91,13 +87,7 @@ def bf16_model(checkpoint_path):
 @pytest.fixture(scope="module")
 def bedroom(tmp_path_factory):
     """The first frames of real footage, as a JPEG folder and decoded."""
-    paths = sorted(BEDROOM_DIR.glob("*.jpg"))[:FIDELITY_FRAMES]
-    if len(paths) < FIDELITY_FRAMES:
-        pytest.skip(f"needs {FIDELITY_FRAMES} frames of real footage in {BEDROOM_DIR}")
-    folder = tmp_path_factory.mktemp("bedroom_bf16")
-    for path in paths:
-        shutil.copy(path, folder / path.name)
-    return folder, [np.array(Image.open(path).convert("RGB")) for path in paths]
+    return bedroom_frames(tmp_path_factory, FIDELITY_FRAMES)
 
 
 def test_bf16_is_as_close_to_fp32_as_metas_bf16_and_results_leave_as_fp32(
@@ -134,17 +124,6 @@ def test_bf16_is_as_close_to_fp32_as_metas_bf16_and_results_leave_as_fp32(
             assert ours_off <= 1.5 * theirs_off, (key, ours_off, theirs_off)
             iou = mask_iou(result.masks[row], their_masks[result.frame_index][object_id])
             assert iou >= 0.98, (key, iou)
-
-
-@pytest.fixture(scope="module")
-def plain_sam(checkpoint_path):
-    """The same checkpoint in a model built by SAM 2 alone (fp32 weights, no speed-ups)."""
-    return build_sam2(
-        DEFAULT_MODEL_CFG,
-        str(checkpoint_path),
-        device="cpu",
-        hydra_overrides_extra=[f"++model.image_size={IMAGE_SIZE}"],
-    ).eval()
 
 
 def assert_close_in_bf16(actual: torch.Tensor, expected: torch.Tensor, tolerance=2e-2) -> None:

@@ -7,23 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import IMAGE_SIZE
-from sam2.build_sam import build_sam2
 
-from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.speedups import _linear_skipping_zero_rows, _padded_window_blocks
 
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
-
-
-@pytest.fixture(scope="module")
-def plain_sam(checkpoint_path):
-    """The same checkpoint in a model built by SAM 2 alone (no speed-ups installed)."""
-    return build_sam2(
-        DEFAULT_MODEL_CFG,
-        str(checkpoint_path),
-        device="cpu",
-        hydra_overrides_extra=[f"++model.image_size={IMAGE_SIZE}"],
-    ).eval()
 
 
 def test_zero_rows_get_exactly_the_bias_and_other_rows_the_product():
