@@ -136,14 +136,16 @@ RATE_WINDOW = 500
 
 
 def frame_rates(finished: np.ndarray) -> dict[str, float]:
-    """Frames per second over the first and the last ``RATE_WINDOW`` frames (a quarter of the run
-    each when shorter), from ``finished``: when each frame ended, the first entry being the end of
-    the frame before them; and last over first, which stays near 1 when neither the node nor this
-    driver slows down as the run goes on."""
-    window = min(RATE_WINDOW, max((len(finished) - 1) // 4, 1))
+    """Frames per second over all frames, and over the first and the last ``RATE_WINDOW`` frames
+    (a quarter of the run each when shorter), from ``finished``: when each frame ended, the first
+    entry being the end of the frame before them; and last over first, which stays near 1 when
+    neither the node nor this driver slows down as the run goes on."""
+    frames = len(finished) - 1
+    window = min(RATE_WINDOW, max(frames // 4, 1))
     first = window / (finished[window] - finished[0])
     last = window / (finished[-1] - finished[-1 - window])
     return {
+        "frames_per_s": float(frames / (finished[-1] - finished[0])),
         "rate_window_frames": window,
         "frames_per_s_first": float(first),
         "frames_per_s_last": float(last),

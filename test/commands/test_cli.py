@@ -102,6 +102,7 @@ def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
     assert results["node_rss_bytes"]["start"] > 100 * 2**20
     assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2, 3]
     assert results["rate_window_frames"] == 1 and results["frames_per_s_first"] > 0
+    assert results["frames_per_s"] > 0
     assert results["ratio_rate_last_over_first"] == pytest.approx(
         results["frames_per_s_last"] / results["frames_per_s_first"]
     )
