@@ -17,6 +17,9 @@ from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 
 AUTO = "auto"
 
+#: The defaults of the ``detection_*`` parameters (the bag tool's flags share them).
+_DETECTION = AssociationSettings()
+
 # name -> (default, description); ranges are added below where they apply.
 PARAMETERS: dict[str, tuple[Any, str]] = {
     "model_cfg": (DEFAULT_MODEL_CFG, "SAM 2 config (a file inside the sam2 package)."),
@@ -94,7 +97,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "image they were computed on, start, confirm and retire objects; '' = none.",
     ),
     "detection_min_score": (
-        0.5,
+        _DETECTION.min_score,
         "Detections start objects (and re-prompt disagreeing ones) only from this score up.",
     ),
     "detection_classes": (
@@ -102,21 +105,21 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "Class ids detections may have; others are ignored ([''] = every class).",
     ),
     "detection_match_iou": (
-        0.4,
+        _DETECTION.match_iou,
         "A detection pairs with an object when its box and the object's mask box overlap at "
         "least this much (IoU).",
     ),
     "detection_recondition_iou": (
-        0.7,
+        _DETECTION.recondition_iou,
         "A paired object whose mask box overlaps its confident detection less than this (IoU) "
         "is prompted again with the detection's box.",
     ),
     "detection_recondition_frames": (
-        16,
+        _DETECTION.recondition_frames,
         "An object is prompted again from a detection at most once every this many tracked frames.",
     ),
     "detection_forget_after": (
-        30,
+        _DETECTION.forget_after,
         "An object started by detections is removed after this many consecutive detection "
         "messages without a detection paired with it; 0 = never. Clicked objects stay.",
     ),
