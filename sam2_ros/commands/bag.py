@@ -206,9 +206,10 @@ def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: l
 
 
 def _connections(args: argparse.Namespace, reader: Any, topic: str, msgtypes: tuple) -> list:
-    """The bag's connections of ``topic`` (BagError naming the topics of those types there)."""
-    found = [c for c in reader.connections if c.topic == topic]
-    if not found or found[0].msgtype not in msgtypes:
+    """The bag's connections of ``topic`` with one of ``msgtypes`` (BagError naming the topics of
+    those types there)."""
+    found = [c for c in reader.connections if c.topic == topic and c.msgtype in msgtypes]
+    if not found:
         there = sorted({c.topic for c in reader.connections if c.msgtype in msgtypes})
         kinds = " or ".join(t.rsplit("/", 1)[-1] for t in msgtypes)
         raise BagError(
@@ -219,18 +220,13 @@ def _connections(args: argparse.Namespace, reader: Any, topic: str, msgtypes: tu
 
 
 def _depth_connections(args: argparse.Namespace, reader: Any) -> list:
-    """The depth and CameraInfo connections of the bag (BagError naming what is there)."""
+    """The depth Image and CameraInfo connections of the bag."""
     info_topic = args.camera_info_topic or (
         image_topic_base(args.image_topic).rsplit("/", 1)[0] + "/camera_info"
     )
-    found = []
-    for topic, msgtype in ((args.depth_topic, IMAGE_TYPES[0]), (info_topic, CAMERA_INFO_TYPE)):
-        matching = [c for c in reader.connections if c.topic == topic and c.msgtype == msgtype]
-        if not matching:
-            there = sorted(c.topic for c in reader.connections if c.msgtype == msgtype)
-            raise BagError(f"{msgtype} topic {topic} is not in {args.input}; there: {there}")
-        found += matching
-    return found
+    return _connections(args, reader, args.depth_topic, IMAGE_TYPES[:1]) + _connections(
+        args, reader, info_topic, (CAMERA_INFO_TYPE,)
+    )
 
 
 class BagRun:
@@ -300,12 +296,15 @@ class BagRun:
         result = self._predictor.track(rgb)
         self._tracked.add(stamp_ns(msg.header.stamp), result.frame_index)
         self._detected.frame_tracked(result)
-        for prompt in self._prompts:
-            if prompt.due(self._frames, timestamp):
-                self._apply(prompt, where)
-        for outcome in self._detected.apply_due():
+        prompted = [p for p in self._prompts if p.due(self._frames, timestamp)]
+        for prompt in prompted:
+            self._apply(prompt, where)
+        outcomes = self._detected.apply_due()
+        for outcome in outcomes:
             self._report(outcome)
-        self._write(ros_header(msg.header), timestamp, self._predictor.result())
+        if prompted or any(o.started or o.reconditioned or o.forgotten for o in outcomes):
+            result = self._predictor.result()  # the objects changed after tracking
+        self._write(ros_header(msg.header), timestamp, result)
         self._frames += 1
 
     def _write(self, header: Any, timestamp: int, result: TrackResult) -> None:
