@@ -289,9 +289,9 @@ def _objects(
     """Per object seen on the streamed frames: its label and, per frame (None where it was not
     tracked), its occlusion score and state and its 3D position."""
     labels = {o.object_id: o.label for m in masks for o in m.objects}  # the last one seen
+    rows = [list(m.object_ids) for m in occlusion]
     summary = {}
     for object_id, label in labels.items():
-        rows = [list(m.object_ids) for m in occlusion]
         at = [ids.index(object_id) if object_id in ids else None for ids in rows]
         frames = list(zip(occlusion, at, strict=True))
         summary[str(object_id)] = {

@@ -5,8 +5,8 @@ costs (:func:`~sam2_ros.tracking.association.associate`), at ``--objects`` track
 
 The objects are boxes spread over a ``--width`` x ``--height`` image in three classes; each
 message holds a jittered box of every object (so each pairs, some disagree enough to be
-re-prompted) and random boxes for the rest, a few of them of an unknown class or below the
-score threshold: the work a busy detector gives the node on every frame.
+re-prompted) and random boxes of the same classes for the rest, with scores from 0.2 to 1 (some
+below the threshold): the work a busy detector gives the node on every frame.
 """
 
 from __future__ import annotations
@@ -35,11 +35,6 @@ def _box(rng: np.random.Generator, width: int, height: int) -> tuple[float, ...]
     return x, y, x + w, y + h
 
 
-def _detection(box: tuple[float, ...], class_id: str, score: float) -> Detection:
-    x0, y0, x1, y1 = box
-    return Detection((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, class_id, score)
-
-
 def bench_association(args: argparse.Namespace) -> dict[str, Any]:
     """Median and 95th percentile of ``associate`` per message, and what the plans held."""
     rng = np.random.default_rng(SEED)
@@ -53,12 +48,14 @@ def bench_association(args: argparse.Namespace) -> dict[str, Any]:
     for index in range(args.frames + args.warmup):
         jitter = rng.normal(0.0, 0.04 * width, (len(objects), 4))
         detections = [
-            _detection(tuple(np.add(obj.box, shift)), obj.label, 0.9)
+            Detection.from_box(tuple(np.add(obj.box, shift)), obj.label, 0.9)
             for obj, shift in zip(objects, jitter, strict=True)
         ][: args.detections]
         while len(detections) < args.detections:
             detections.append(
-                _detection(_box(rng, width, height), rng.choice(CLASSES), rng.uniform(0.2, 1.0))
+                Detection.from_box(
+                    _box(rng, width, height), str(rng.choice(CLASSES)), rng.uniform(0.2, 1.0)
+                )
             )
         started_at = time.perf_counter()
         plan = associate(detections, objects, index, (width, height), settings)

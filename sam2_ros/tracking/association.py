@@ -55,6 +55,12 @@ class Detection:
     score: float
     theta: float = 0.0
 
+    @classmethod
+    def from_box(cls, box: Box, class_id: str | None, score: float) -> Detection:
+        """The detection of an axis-aligned box ``(x_min, y_min, x_max, y_max)``."""
+        x0, y0, x1, y1 = box
+        return cls((x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0, class_id, score)
+
     @property
     def box(self) -> Box:
         """``(x_min, y_min, x_max, y_max)``."""

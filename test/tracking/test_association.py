@@ -26,8 +26,8 @@ IMAGE = (640, 480)
 FRAME = 40
 
 
-def det(x0, y0, x1, y1, class_id="cup", score=0.9, theta=0.0) -> Detection:
-    return Detection((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, class_id, score, theta)
+def det(x0, y0, x1, y1, class_id="cup", score=0.9) -> Detection:
+    return Detection.from_box((x0, y0, x1, y1), class_id, score)
 
 
 def obj(object_id, box, label="", from_detections=False, unmatched=0, last_prompted=None):

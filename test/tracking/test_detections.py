@@ -33,8 +33,7 @@ def stamp(index: int) -> int:
 
 
 def box_detection(box, class_id: str, score: float = 0.9) -> Detection:
-    x0, y0, x1, y1 = box
-    return Detection((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, class_id, score)
+    return Detection.from_box(box, class_id, score)
 
 
 class Stream:
