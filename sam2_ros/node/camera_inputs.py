@@ -1,4 +1,5 @@
-"""A camera's input subscriptions: images whose reliability follows the camera, clicks, CameraInfo.
+"""A camera's input subscriptions: images whose reliability follows the camera, clicks, CameraInfo,
+registered depth and a detector's detections.
 
 Every input reports publishers whose QoS cannot connect to it; image subscriptions also report
 publishers that are connected but deliver nothing (camera-sized images lost by DDS).
