@@ -76,14 +76,15 @@ def bench_association(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def detections_of(masks: Any) -> Any:
-    """A detector message for the frame of an ``ObjectMasks``: each object's ``roi`` as a box of
-    its own class (``object<id>``), so that every detection pairs with its object."""
+def detections_of(masks: Any, header: Any = None) -> Any:
+    """A detector message for the frame of an ``ObjectMasks`` (or the frame with ``header``):
+    each object's ``roi`` as a box of its own class (``object<id>``), so that every detection
+    pairs with its object."""
     from vision_msgs.msg import Detection2DArray
 
     from sam2_ros.messages.detections import box_detection
 
-    message = Detection2DArray(header=masks.header)
+    message = Detection2DArray(header=masks.header if header is None else header)
     for obj in masks.objects:
         x0, y0 = obj.roi.x_offset, obj.roi.y_offset
         box = (x0, y0, x0 + obj.roi.width, y0 + obj.roi.height)

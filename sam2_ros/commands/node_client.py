@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -163,6 +164,51 @@ class Collector:
             self._by_header.clear()
 
 
+class Arrivals:
+    """When the messages of a topic arrived, and how old their header stamps were then (the
+    stamps being this machine's clock); of the messages only the newest is kept."""
+
+    def __init__(self) -> None:
+        self.latest: Any = None
+        self._times: list[float] = []
+        self._ages: list[float] = []
+        self._stamps: set[tuple[int, int]] = set()
+        self._cond = threading.Condition()
+
+    def add(self, msg: Any) -> None:
+        """Subscription callback."""
+        now = time.time()
+        stamp = msg.header.stamp
+        with self._cond:
+            self._times.append(now)
+            self._ages.append(now - (stamp.sec + stamp.nanosec * 1e-9))
+            self._stamps.add((stamp.sec, stamp.nanosec))
+            self.latest = msg
+            self._cond.notify_all()
+
+    def count(self) -> int:
+        """Messages arrived so far."""
+        with self._cond:
+            return len(self._times)
+
+    def wait_count(self, count: int, timeout: float = TIMEOUT_S) -> None:
+        """Wait until ``count`` messages have arrived."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._times) >= count, timeout):
+                raise TimeoutError(f"got {len(self._times)} of {count} messages in {timeout} s")
+
+    def wait_stamp(self, stamp: tuple[int, int], timeout: float = TIMEOUT_S) -> None:
+        """Wait until the message stamped ``(sec, nanosec)`` has arrived."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: stamp in self._stamps, timeout):
+                raise TimeoutError(f"no message stamped {stamp} in {timeout} s")
+
+    def window(self, start: int, end: int) -> tuple[list[float], list[float]]:
+        """Arrival times (time.time()) and ages (seconds) of messages ``start`` to ``end - 1``."""
+        with self._cond:
+            return self._times[start:end], self._ages[start:end]
+
+
 class NodeClient:
     """An rclpy node spinning in a background thread, for publishing, subscribing and calling.
 
@@ -194,6 +240,12 @@ class NodeClient:
         collector = Collector(keep)
         self.node.create_subscription(msg_type, topic, collector.add, qos)
         return collector
+
+    def arrivals(self, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> Arrivals:
+        """Subscribe, recording when messages arrive (see :class:`Arrivals`)."""
+        arrivals = Arrivals()
+        self.node.create_subscription(msg_type, topic, arrivals.add, qos)
+        return arrivals
 
     def publisher(self, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> Any:
         """A publisher whose ``matched`` event is set while a subscription is connected."""

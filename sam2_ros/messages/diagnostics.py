@@ -1,4 +1,5 @@
-"""``/diagnostics``: a camera's statistics as a ``diagnostic_msgs/DiagnosticStatus``."""
+"""``/diagnostics``: a camera's statistics, and where the node process spends its CPU, as
+``diagnostic_msgs/DiagnosticStatus`` entries."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ def camera_status(
     """A DiagnosticStatus for one camera (WARN while no frames arrive)."""
     values = {
         "fps": f"{snap.fps:.2f}",
+        "received_fps": f"{snap.received_fps:.2f}",
         "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
         "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
         "engine_p50_ms": f"{snap.engine_p50_ms:.1f}",
+        "engine_fps": f"{1000.0 / snap.engine_p50_ms if snap.engine_p50_ms else 0.0:.2f}",
         "frames_processed": str(snap.frames),
         "frames_skipped": str(snap.skipped),
         "bad_frames": str(snap.bad_frames),
@@ -45,5 +48,19 @@ def camera_status(
         name=f"{node_name}: {camera}",
         message=message,
         hardware_id=device,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
+
+
+def process_status(node_name: str, cores_by_role: dict[str, float], rss: int) -> DiagnosticStatus:
+    """A DiagnosticStatus for the node process: CPU used per thread role since the last report
+    (cores: 1.0 is one core busy), in total, and resident memory."""
+    values = {f"cpu_{role}": f"{cores:.3f}" for role, cores in sorted(cores_by_role.items())}
+    values["cpu_total"] = f"{sum(cores_by_role.values()):.3f}"
+    values["rss_bytes"] = str(rss)
+    return DiagnosticStatus(
+        level=DiagnosticStatus.OK,
+        name=f"{node_name}: process",
+        message="CPU by thread role, in cores",
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
     )

@@ -26,6 +26,7 @@ from sam2_ros.messages.objects_3d import (
     to_objects_3d_msg,
     to_point_cloud,
 )
+from sam2_ros.messages.serialized_images import SerializedImage
 from sam2_ros.msg import Objects3D
 from sam2_ros.node.camera_outputs import CameraPublishers
 from sam2_ros.tracking.depth_pairing import DepthBuffer
@@ -60,9 +61,9 @@ class CameraDepth:
         self.buffer.clear()
         self._shown = set()
 
-    def on_depth(self, message: Any) -> None:
-        """A depth image arrived (subscription callback)."""
-        self.buffer.add(stamp_ns(message.header.stamp), message)
+    def on_depth(self, image: SerializedImage) -> None:
+        """A depth image arrived (subscription callback; deserialized when it is paired)."""
+        self.buffer.add(image.stamp, image)
 
     def publish(
         self,
@@ -98,8 +99,8 @@ class CameraDepth:
     ) -> list[LiftedObject]:
         params = self._params
         stamp = stamp_ns(header.stamp)
-        message = self.buffer.pair(stamp, int(params.depth_max_time_diff * 1e9), params.depth_wait)
-        if message is None:
+        image = self.buffer.pair(stamp, int(params.depth_max_time_diff * 1e9), params.depth_wait)
+        if image is None:
             self._count_unpaired()
             raise DepthError(
                 f"no depth image on {self._topic} within {params.depth_max_time_diff} s of the "
@@ -109,7 +110,7 @@ class CameraDepth:
             )
         return lift_objects(
             result.masks,
-            message,
+            image.message(),
             camera_info,
             params.depth_scale,
             params.depth_range,

@@ -19,6 +19,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
+from sam2_ros.messages.serialized_images import received_image
 from sam2_ros.node.input_qos import (
     NO_FRAMES_WARNING_S,
     image_mismatch_fix,
@@ -50,14 +51,15 @@ def subscribe(
     qos: QoSProfile,
     group: CallbackGroup | None,
     on_incompatible: Callable[[Any], None],
+    raw: bool = False,
 ) -> Any:
     """``create_subscription``, calling ``on_incompatible(subscription)`` when a publisher whose
-    QoS cannot connect to it appears."""
+    QoS cannot connect to it appears (``raw``: the callback gets the serialized message)."""
     holder: list[Any] = []
     events = SubscriptionEventCallbacks(incompatible_qos=lambda _: on_incompatible(holder[0]))
     holder.append(
         node.create_subscription(
-            msg_type, topic, callback, qos, callback_group=group, event_callbacks=events
+            msg_type, topic, callback, qos, callback_group=group, event_callbacks=events, raw=raw
         )
     )
     return holder[0]
@@ -74,7 +76,9 @@ def describe_mismatch(node: Node, subscription: Any, fix: str) -> str:
 
 
 class ImageSubscription:
-    """Camera-sized images on one topic, with the QoS the camera needs.
+    """Camera-sized images on one topic, with the QoS the camera needs, handed on serialized
+    (:class:`~sam2_ros.messages.serialized_images.SerializedImage`: only the frames tracked are
+    deserialized, on the tracking thread).
 
     With ``image_reliability: auto`` the subscription is reliable while every publisher offers
     reliable, else best effort; when that changes it is replaced, the old one kept until the next
@@ -133,6 +137,7 @@ class ImageSubscription:
                 wanted,
                 self._group,
                 self._on_incompatible,
+                raw=True,
             )
         connected = len(offered) - len(incompatible_publishers(self.qos, offered))
         now = time.monotonic()
@@ -149,14 +154,14 @@ class ImageSubscription:
                 no_frames_message(self._subscription.topic_name, self.qos, connected, silent_for)
             )
 
-    def _on_message(self, message: Any) -> None:
-        stamp = message.header.stamp
-        header = (stamp.sec, stamp.nanosec, message.header.frame_id)
+    def _on_message(self, data: bytes) -> None:
+        image = received_image(data, self._msg_type)
+        header = (image.stamp, image.frame_id)
         if self._replaced and header == self._last_header:
             return  # the same frame through the subscription being replaced
         self._last_header = header
         self.last_received = time.monotonic()
-        self._callback(message)
+        self._callback(image)
 
     def _on_incompatible(self, subscription: Any) -> None:
         if self._params.drop_frames and self._params.image_reliability == "auto":

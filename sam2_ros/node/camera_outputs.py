@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+#: No QoS event handlers on outputs: rclpy's defaults only log incompatible subscribers, which
+#: their own node reports as well, and every handler is one more entity the executor's Python
+#: loop walks through for every message the node receives.
+NO_PUBLISHER_EVENTS = PublisherEventCallbacks(use_default_callbacks=False)
 
 
 class CameraPublishers:
@@ -20,7 +25,7 @@ class CameraPublishers:
     def create(self, msg_type: type, topic: str) -> Any:
         """A lifecycle publisher on ``~/<camera>/<topic>``."""
         publisher = self._node.create_lifecycle_publisher(
-            msg_type, f"~/{self._camera}/{topic}", OUTPUT_QOS
+            msg_type, f"~/{self._camera}/{topic}", OUTPUT_QOS, event_callbacks=NO_PUBLISHER_EVENTS
         )
         self._publishers.append(publisher)
         return publisher

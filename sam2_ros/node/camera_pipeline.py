@@ -33,6 +33,7 @@ from sam2_ros.messages.images import (
     to_compressed_image_msg,
 )
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
+from sam2_ros.messages.serialized_images import SerializedImage
 from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
 from sam2_ros.node.camera_depth import CameraDepth
 from sam2_ros.node.camera_detector import CameraDetector
@@ -222,10 +223,10 @@ class CameraPipeline:
 
     # ---- inputs (executor threads) --------------------------------------------------------------
 
-    def _on_image(self, message: Any) -> None:
-        self._received_stamp = stamp_ns(message.header.stamp)
+    def _on_image(self, image: SerializedImage) -> None:
+        self._received_stamp = image.stamp
         self.stats.record_received()
-        self._submit_frame(self.name, message)
+        self._submit_frame(self.name, image)
 
     def _on_detections(self, message: Any) -> None:
         self.detector.on_message(message)
@@ -325,11 +326,11 @@ class CameraPipeline:
             self.detector.objects.prompted(answer.frame_index)
         return answer, self.tracked.stamp_of(answer.frame_index)
 
-    def process(self, message: Any, skipped: int) -> None:
+    def process(self, image: SerializedImage, skipped: int) -> None:
         """Decode, track and publish one frame (``skipped``: newer frames replaced it since the
         last one), then apply the clicks and detections made on it."""
         try:
-            self._track_and_publish(message, skipped)
+            self._track_and_publish(image.message(), skipped)
         finally:
             self.apply_due_clicks()
             if self.detector is not None:

@@ -23,7 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from lifecycle_msgs.msg import State as StateMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
@@ -40,7 +40,7 @@ from sam2_ros.engine.compiled import default_cache_dir
 from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.geometry.projection import project_to_pixel
 from sam2_ros.heap import release_free_memory, steady_heap
-from sam2_ros.messages.diagnostics import camera_status
+from sam2_ros.messages.diagnostics import camera_status, process_status
 from sam2_ros.messages.results import mask_roi
 from sam2_ros.node.camera_inputs import (
     CLICK_MISMATCH_FIX,
@@ -48,8 +48,11 @@ from sam2_ros.node.camera_inputs import (
     describe_mismatch,
     subscribe,
 )
+from sam2_ros.node.camera_outputs import NO_PUBLISHER_EVENTS
 from sam2_ros.node.camera_pipeline import CameraPipeline
+from sam2_ros.node.executor import InputsInlineExecutor
 from sam2_ros.node.params import declare_parameters, read_parameters
+from sam2_ros.process_stats import ThreadCpuMeter, ThreadTime, rss_bytes
 from sam2_ros.srv import AddPrompt, ObjectsFile, RemoveObject
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
@@ -133,12 +136,15 @@ class Sam2Node(LifecycleNode):
         self._worker: TrackingWorker | None = None
         self._rviz_subscription: Any = None
         self._timers: list[Any] = []
+        self._cpu_meter: ThreadCpuMeter | None = None
         self._tf_buffer = None
         self._tf_listener = None
         self._throttle = ProblemThrottle(LOG_THROTTLE_S)
         self._input_group = MutuallyExclusiveCallbackGroup()
         service_group = ReentrantCallbackGroup()
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray, "/diagnostics", 10, event_callbacks=NO_PUBLISHER_EVENTS
+        )
         self.create_service(
             AddPrompt, "~/add_prompt", self._on_add_prompt, callback_group=service_group
         )
@@ -152,11 +158,17 @@ class Sam2Node(LifecycleNode):
         ):
             self.create_service(ObjectsFile, name, callback, callback_group=service_group)
 
+    @property
+    def input_group(self) -> MutuallyExclusiveCallbackGroup:
+        """The callback group of every input (camera frames, clicks, CameraInfo, depth,
+        detections): callbacks that only hand work on, run on the executor's spinning thread."""
+        return self._input_group
+
     # ---- lifecycle ---------------------------------------------------------------------------
 
     @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Validate parameters and load the model onto its device."""
+        """Validate parameters, start the tracking thread and load the model on it."""
         try:
             params = read_parameters(self)
             if params.checkpoint is None and not params.allow_random_weights:
@@ -165,39 +177,22 @@ class Sam2Node(LifecycleNode):
                     "model/download_checkpoints.sh (then rebuild/reinstall) or set the "
                     "'checkpoint' parameter to a SAM 2 .pt file"
                 )
-            model = load_model(
-                params.model_cfg,
-                params.checkpoint,
-                params.device,
-                params.image_size,
-                params.allow_random_weights,
-                params.seed,
-                precision=params.precision,
-            )
-        except (ParameterError, CheckpointError, ModelConfigError) as err:
+        except (ParameterError, CheckpointError) as err:
             self.get_logger().error(f"configure failed: {err}")
             return TransitionCallbackReturn.FAILURE
-        if params.checkpoint is None:
-            self.get_logger().warning(
-                "running with RANDOM WEIGHTS (allow_random_weights): masks are meaningless"
-            )
-        if params.compile != "none":
-            try:
-                model.compile(params.compile, params.compile_cache_dir)
-                seconds = warm_up(model, params.max_objects)
-            except Exception as err:  # torch.compile's failures have many types (no compiler...)
-                model.release()
-                self.get_logger().error(
-                    f"configure failed: compile {params.compile} failed ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0] if str(err) else ''}); set compile: none"
-                )
-                return TransitionCallbackReturn.FAILURE
-            cache = params.compile_cache_dir or default_cache_dir()
-            self.get_logger().info(
-                f"compiled ({params.compile}) and warmed up for up to {params.max_objects} "
-                f"objects in {seconds:.1f} s (cache {cache})"
-            )
-        self._params, self._model = params, model
+        worker = TrackingWorker(
+            self._process_frame, self._on_frame_error, params.drop_frames, params.queue_size
+        )
+        worker.start()
+        try:
+            model = worker.run(functools.partial(self._build_model, params))
+        except Exception:
+            worker.stop("configure failed")
+            raise
+        if model is None:
+            worker.stop("configure failed")
+            return TransitionCallbackReturn.FAILURE
+        self._params, self._model, self._worker = params, model, worker
         self._cameras = {
             camera.name: CameraPipeline(self, camera, params, model, self._log_problem)
             for camera in params.cameras
@@ -209,16 +204,55 @@ class Sam2Node(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    def _build_model(self, params: NodeParams) -> Sam2Model | None:
+        """Load (and compile and warm up) the model: on the tracking thread, which owns torch
+        work from configure to cleanup (see :mod:`sam2_ros.tracking.worker`); None when it
+        failed (logged)."""
+        try:
+            model = load_model(
+                params.model_cfg,
+                params.checkpoint,
+                params.device,
+                params.image_size,
+                params.allow_random_weights,
+                params.seed,
+                precision=params.precision,
+            )
+        except (CheckpointError, ModelConfigError) as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return None
+        if params.checkpoint is None:
+            self.get_logger().warning(
+                "running with RANDOM WEIGHTS (allow_random_weights): masks are meaningless"
+            )
+        if params.compile == "none":
+            return model
+        try:
+            model.compile(params.compile, params.compile_cache_dir)
+            seconds = warm_up(model, params.max_objects)
+        except Exception as err:  # torch.compile's failures have many types (no compiler...)
+            model.release()
+            self.get_logger().error(
+                f"configure failed: compile {params.compile} failed ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); set compile: none"
+            )
+            return None
+        cache = params.compile_cache_dir or default_cache_dir()
+        self.get_logger().info(
+            f"compiled ({params.compile}) and warmed up for up to {params.max_objects} "
+            f"objects in {seconds:.1f} s (cache {cache})"
+        )
+        return model
+
     @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the cameras and start tracking."""
         params = self._params
-        self._worker = TrackingWorker(
-            self._process_frame, self._on_frame_error, params.drop_frames, params.queue_size
-        )
-        self._worker.start()
+        self._worker.start_tracking()
         if params.load_objects_on_activate:
-            self._load_on_activate(params.load_objects_on_activate)
+            self._worker.run(
+                functools.partial(self._load_on_activate, params.load_objects_on_activate)
+            )
         for camera in self._cameras.values():
             camera.start(self._worker.submit_frame, self._worker.call, self._input_group)
         if params.rviz_click_topic:
@@ -234,6 +268,7 @@ class Sam2Node(LifecycleNode):
                 self._input_group,
                 self._on_rviz_qos_mismatch,
             )
+        self._cpu_meter = ThreadCpuMeter(self._thread_role)
         self._timers = [
             self.create_timer(1.0, self._publish_diagnostics),
             self.create_timer(
@@ -249,6 +284,12 @@ class Sam2Node(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop tracking (saving the objects if asked to) and forget every object and memory."""
         self._stop_tracking("node deactivated")
+        self._worker.run(self._save_and_forget)
+        self.get_logger().info("inactive: tracking stopped, all objects forgotten")
+        return super().on_deactivate(state)
+
+    def _save_and_forget(self) -> None:
+        """Save the objects if ``save_objects_on_deactivate`` names a file, then forget them."""
         name = self._params.save_objects_on_deactivate
         if name:
             try:
@@ -257,13 +298,11 @@ class Sam2Node(LifecycleNode):
             except (OSError, ObjectNameError) as err:
                 self.get_logger().error(f"could not save objects as {name!r}: {err}")
         self._forget_objects()
-        self.get_logger().info("inactive: tracking stopped, all objects forgotten")
-        return super().on_deactivate(state)
 
     @logged_transition
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Free the model and device memory."""
-        self._release()
+        """Free the model and device memory, and end the tracking thread."""
+        self._release("node cleaned up")
         self.get_logger().info("unconfigured: model released")
         return TransitionCallbackReturn.SUCCESS
 
@@ -271,20 +310,22 @@ class Sam2Node(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything, from any state."""
         self._stop_tracking("node shutting down")
-        self._release()
+        self._release("node shutting down")
         return TransitionCallbackReturn.SUCCESS
 
     @logged_transition
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Recover to unconfigured after a failed transition."""
         self._stop_tracking("node error")
-        self._release()
+        self._release("node error")
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_tracking(self, reason: str) -> None:
+        """Unsubscribe and stop tracking (the tracking thread and the model stay)."""
         for timer in self._timers:
             self.destroy_timer(timer)
         self._timers.clear()
+        self._cpu_meter = None
         for camera in self._cameras.values():
             camera.stop()
         if self._rviz_subscription is not None:
@@ -292,18 +333,25 @@ class Sam2Node(LifecycleNode):
             self._rviz_subscription = None
         self._tf_listener = self._tf_buffer = None
         if self._worker is not None:
-            self._worker.stop(reason)
-            self._worker = None
+            self._worker.stop_tracking(reason)
 
-    def _release(self) -> None:
+    def _release(self, reason: str) -> None:
+        """Drop the cameras, release the model on the tracking thread and end that thread."""
         for camera in self._cameras.values():
             camera.destroy()
         self._cameras.clear()
-        if self._model is not None:
-            self._model.release()
-        self._model = self._params = None
+        self._end_worker(reason)
+        self._params = None
         gc.collect()
         release_free_memory()
+
+    def _end_worker(self, reason: str) -> None:
+        """Release the model on the tracking thread, then end that thread."""
+        if self._worker is not None:
+            if self._model is not None:
+                self._worker.run(self._model.release)
+            self._worker.stop(reason)
+        self._worker = self._model = None
 
     # ---- frames (worker thread) ---------------------------------------------------------------
 
@@ -350,7 +398,7 @@ class Sam2Node(LifecycleNode):
 
     def _submit(self, command: Any) -> Future:
         """Queue a command for the worker thread (between frames)."""
-        if self._worker is None:
+        if self._worker is None or not self._worker.tracking:
             raise PromptError(
                 f"node is {self._state_label()}, not active: activate it to track objects"
             )
@@ -480,7 +528,7 @@ class Sam2Node(LifecycleNode):
             if state_id == StateMsg.PRIMARY_STATE_ACTIVE:
                 self._wait(self._submit(self._forget_objects))
             elif state_id == StateMsg.PRIMARY_STATE_INACTIVE:
-                self._forget_objects()
+                self._worker.run(self._forget_objects)
             else:
                 raise PromptError(f"node is {self._state_label()}: nothing is loaded to reset")
         except PromptError as err:
@@ -543,7 +591,20 @@ class Sam2Node(LifecycleNode):
         for name, camera in self._cameras.items():
             snapshot = camera.stats.snapshot()
             array.status.append(camera_status(self.get_name(), name, device, precision, snapshot))
+        if self._cpu_meter is not None:
+            cores = self._cpu_meter.read()
+            array.status.append(process_status(self.get_name(), cores, rss_bytes()))
         self._diagnostics_pub.publish(array)
+
+    def _thread_role(self, thread: ThreadTime) -> str:
+        """What a thread of this process does, for its CPU on /diagnostics."""
+        if self._worker is not None and thread.tid == self._worker.native_id:
+            return "tracking_thread"  # the model: every torch call starts here
+        if thread.tid in {t.native_id for t in threading.enumerate()}:
+            return "ros_threads"  # executor threads: callbacks, services, timers
+        if thread.name.startswith("dds."):
+            return "dds_threads"  # Fast DDS: transport, discovery
+        return "other_threads"  # started outside Python: torch's OpenMP workers, ...
 
 
 def main(args: list[str] | None = None) -> int:
@@ -552,7 +613,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args if args is not None else sys.argv)
     node = Sam2Node()
     node.get_logger().info(heap)
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = InputsInlineExecutor(node.input_group, num_threads=4)
     executor.add_node(node)
     try:
         executor.spin()
@@ -560,6 +621,7 @@ def main(args: list[str] | None = None) -> int:
         pass
     finally:
         node._stop_tracking("process exiting")
+        node._end_worker("process exiting")
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -42,7 +42,8 @@ class DetectionCounts:
 class CameraSnapshot:
     """What the node reports for one camera."""
 
-    fps: float
+    fps: float  # frames tracked and published per second (the rate a user gets)
+    received_fps: float  # frames received from the camera per second
     latency_p50_ms: float
     latency_p95_ms: float
     engine_p50_ms: float
@@ -62,6 +63,7 @@ class CameraStatistics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._done: deque[float] = deque(maxlen=WINDOW)
+        self._received: deque[float] = deque(maxlen=WINDOW)
         self._latency: deque[float] = deque(maxlen=WINDOW)
         self._engine: deque[float] = deque(maxlen=WINDOW)
         self._frames = self._skipped = self._bad = self._objects = self._memory = 0
@@ -77,6 +79,7 @@ class CameraStatistics:
     def record_received(self) -> None:
         """A frame arrived from the camera: whatever kept frames away is over."""
         with self._lock:
+            self._received.append(time.monotonic())
             self._input_problem = ""
 
     def set_input_problem(self, message: str) -> None:
@@ -116,13 +119,12 @@ class CameraStatistics:
     def snapshot(self) -> CameraSnapshot:
         """Current rates (over the last frames) and totals."""
         with self._lock:
-            done = list(self._done)
-            recent = len(done) > 1 and time.monotonic() - done[-1] < 5.0
-            fps = (len(done) - 1) / (done[-1] - done[0]) if recent and done[-1] > done[0] else 0.0
+            now = time.monotonic()
             latency = np.array(self._latency) * 1000.0
             engine = np.array(self._engine) * 1000.0
             return CameraSnapshot(
-                fps=fps,
+                fps=_rate(self._done, now),
+                received_fps=_rate(self._received, now),
                 latency_p50_ms=float(np.percentile(latency, 50)) if latency.size else 0.0,
                 latency_p95_ms=float(np.percentile(latency, 95)) if latency.size else 0.0,
                 engine_p50_ms=float(np.percentile(engine, 50)) if engine.size else 0.0,
@@ -135,3 +137,9 @@ class CameraStatistics:
                 input_problem=self._input_problem,
                 detections=copy.deepcopy(self._detections),
             )
+
+
+def _rate(times: deque[float], now: float) -> float:
+    """Events per second over the recent ``times`` (0 when the last is over 5 s old)."""
+    recent = len(times) > 1 and now - times[-1] < 5.0
+    return (len(times) - 1) / (times[-1] - times[0]) if recent and times[-1] > times[0] else 0.0

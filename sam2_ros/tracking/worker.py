@@ -1,5 +1,16 @@
-"""The one thread that runs the model: camera frames and commands (prompts, removals, resets),
-strictly one at a time, so ROS callbacks never block on inference and never race it."""
+"""The one thread that owns the model: it builds it, warms it up, tracks camera frames, runs
+commands (prompts, removals, resets, saving and loading objects) strictly one at a time, and
+releases it, so ROS callbacks never block on inference and never race it.
+
+One owner of torch work per process is also what keeps torch fast on few cores: PyTorch's CPU
+kernels run on OpenMP, and GNU OpenMP (libgomp, which the PyTorch wheels ship) gives every thread
+that starts parallel work a team of its own that lives as long as that thread. Once more OpenMP
+threads exist than CPUs, libgomp stops spinning at its barriers (``gomp_managed_threads >
+gomp_available_cpus`` selects the throttled spin count in ``config/linux/wait.h``) and every
+parallel region ends in futex sleeps and wake-ups. A model built on a ROS executor thread (which
+lives on) and run on another thread therefore ran at about half speed on 2 cores (README,
+Performance).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +18,39 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from sam2_ros.process_stats import set_native_thread_name
 
 T = TypeVar("T")
 
+#: The worker thread's name (also its native name: ``top -H`` and ``/proc`` show it).
+THREAD_NAME = "sam2_tracking"
+
 
 class WorkerStoppedError(RuntimeError):
-    """The worker is not running (node inactive), so the command was not executed."""
+    """The worker is not tracking (node inactive) or not running, so the command was not
+    executed."""
+
+
+@dataclass
+class _Command:
+    run: Callable[[], Any]
+    future: Future
+    #: Dropped (failed) when tracking stops: prompts and the like, not lifecycle steps.
+    while_tracking: bool
 
 
 class TrackingWorker:
-    """Serialises model work. Commands run before waiting frames, in the order they arrived.
+    """Serialises model work on one thread that lives from :meth:`start` (configure) to
+    :meth:`stop` (cleanup). Commands run before waiting frames, in the order they arrived.
 
-    With ``drop_frames`` only each camera's newest frame waits (older ones are counted as
-    skipped); otherwise frames wait in arrival order in a queue of ``queue_size``, and
-    :meth:`submit_frame` blocks while it is full.
+    Frames and :meth:`call` are accepted only between :meth:`start_tracking` and
+    :meth:`stop_tracking` (active); :meth:`run` (lifecycle steps: build the model, save, forget,
+    release) works whenever the thread runs. With ``drop_frames`` only each camera's newest
+    frame waits (older ones are counted as skipped); otherwise frames wait in arrival order in a
+    queue of ``queue_size``, and :meth:`submit_frame` blocks while it is full.
     """
 
     def __init__(
@@ -36,31 +65,61 @@ class TrackingWorker:
         self._drop_frames = drop_frames
         self._queue_size = queue_size
         self._lock = threading.Condition()
-        self._commands: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._commands: deque[_Command] = deque()
         self._latest: dict[str, Any] = {}
         self._queue: deque[tuple[str, Any]] = deque()
         self._skipped: Counter[str] = Counter()
         self._running = False
+        self._tracking = False
         self._thread: threading.Thread | None = None
 
+    @property
+    def tracking(self) -> bool:
+        """Whether frames and :meth:`call` commands are accepted."""
+        with self._lock:
+            return self._tracking
+
+    @property
+    def native_id(self) -> int | None:
+        """The thread's id in the operating system (None before it started)."""
+        return self._thread.native_id if self._thread is not None else None
+
     def start(self) -> None:
-        """Start the thread."""
+        """Start the thread (commands through :meth:`run` only, until :meth:`start_tracking`)."""
         with self._lock:
             self._running = True
-        self._thread = threading.Thread(target=self._run, name="sam2_tracking", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
-    def stop(self, reason: str) -> None:
-        """Finish the frame in progress, drop waiting frames, fail waiting commands."""
+    def start_tracking(self) -> None:
+        """Accept frames and :meth:`call` commands."""
         with self._lock:
-            self._running = False
-            commands = list(self._commands)
+            self._tracking = True
+
+    def stop_tracking(self, reason: str) -> None:
+        """Refuse frames and :meth:`call` commands again; drop waiting frames and fail waiting
+        :meth:`call` commands (the frame in progress finishes)."""
+        with self._lock:
+            self._tracking = False
+            dropped = [c for c in self._commands if c.while_tracking]
+            self._commands = deque(c for c in self._commands if not c.while_tracking)
+            self._latest.clear()
+            self._queue.clear()
+            self._lock.notify_all()
+        for command in dropped:
+            command.future.set_exception(WorkerStoppedError(reason))
+
+    def stop(self, reason: str) -> None:
+        """Finish the frame or command in progress, fail everything waiting, end the thread."""
+        with self._lock:
+            self._running = self._tracking = False
+            dropped = list(self._commands)
             self._commands.clear()
             self._latest.clear()
             self._queue.clear()
             self._lock.notify_all()
-        for _, future in commands:
-            future.set_exception(WorkerStoppedError(reason))
+        for command in dropped:
+            command.future.set_exception(WorkerStoppedError(reason))
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -68,34 +127,46 @@ class TrackingWorker:
     def submit_frame(self, camera: str, message: Any) -> None:
         """Hand a camera frame to the worker (never blocks when dropping frames)."""
         with self._lock:
-            if not self._running:
+            if not self._tracking:
                 return
             if self._drop_frames:
                 if camera in self._latest:
                     self._skipped[camera] += 1
                 self._latest[camera] = message
             else:
-                while self._running and len(self._queue) >= self._queue_size:
+                while self._tracking and len(self._queue) >= self._queue_size:
                     self._lock.wait()
+                if not self._tracking:
+                    return
                 self._queue.append((camera, message))
             self._lock.notify_all()
 
     def call(self, command: Callable[[], T]) -> Future[T]:
         """Run ``command`` on the worker thread before the next frame; its result arrives on
-        the returned future (a :class:`WorkerStoppedError` when the worker is not running)."""
-        future: Future[T] = Future()
-        with self._lock:
-            if not self._running:
-                future.set_exception(WorkerStoppedError("tracking is not running"))
-                return future
-            self._commands.append((command, future))
-            self._lock.notify_all()
-        return future
+        the returned future (a :class:`WorkerStoppedError` when not tracking)."""
+        return self._enqueue(command, while_tracking=True)
+
+    def run(self, command: Callable[[], T]) -> T:
+        """Run ``command`` on the worker thread (after what waits before it) and return its
+        result or raise its exception; works whenever the thread runs (lifecycle steps)."""
+        return self._enqueue(command, while_tracking=False).result()
 
     def take_skipped(self, camera: str) -> int:
         """Frames of ``camera`` replaced by newer ones since the last call."""
         with self._lock:
             return self._skipped.pop(camera, 0)
+
+    def _enqueue(self, command: Callable[[], T], while_tracking: bool) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            refused = not self._running or (while_tracking and not self._tracking)
+            if not refused:
+                self._commands.append(_Command(command, future, while_tracking))
+                self._lock.notify_all()
+        if refused:
+            reason = "tracking is not running" if while_tracking else "the worker is not running"
+            future.set_exception(WorkerStoppedError(reason))
+        return future
 
     def _next_job(self) -> tuple[str, Any, Any] | None:
         with self._lock:
@@ -104,8 +175,7 @@ class TrackingWorker:
             if not self._running:
                 return None
             if self._commands:
-                command, future = self._commands.popleft()
-                return "command", command, future
+                return "command", self._commands.popleft(), None
             if self._drop_frames:
                 camera = next(iter(self._latest))
                 return "frame", camera, self._latest.pop(camera)
@@ -114,14 +184,15 @@ class TrackingWorker:
             return "frame", camera, message
 
     def _run(self) -> None:
+        set_native_thread_name(THREAD_NAME)
         while (job := self._next_job()) is not None:
             kind, first, second = job
             if kind == "command":
-                if second.set_running_or_notify_cancel():
+                if first.future.set_running_or_notify_cancel():
                     try:
-                        second.set_result(first())
+                        first.future.set_result(first.run())
                     except Exception as err:  # the caller gets every failure
-                        second.set_exception(err)
+                        first.future.set_exception(err)
                 continue
             try:
                 self._handle_frame(first, second)

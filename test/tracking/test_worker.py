@@ -1,4 +1,5 @@
-"""The tracking worker: commands before frames, newest frame wins, failures reported."""
+"""The tracking worker: commands before frames, newest frame wins, failures reported, one thread
+from configure to cleanup with frames and calls only while tracking."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _worker(drop_frames: bool, handled: list, gate: threading.Event | None = Non
     errors = []
     worker = TrackingWorker(handle, lambda c, e: errors.append((c, e)), drop_frames, queue_size=4)
     worker.start()
+    worker.start_tracking()
     worker.started = started
     return worker, errors
 
@@ -66,6 +68,7 @@ def test_failures_are_reported_and_stopping_fails_waiting_commands():
     errors = []
     worker = TrackingWorker(handle, lambda c, e: errors.append((c, str(e))), True, 4)
     worker.start()
+    worker.start_tracking()
     worker.submit_frame("cam", 0)
     assert started.wait(10)
     waiting = worker.call(lambda: "never")
@@ -87,3 +90,43 @@ def test_failures_are_reported_and_stopping_fails_waiting_commands():
     with pytest.raises(WorkerStoppedError, match="deactivated"):
         pending.result(10)
     assert isinstance(worker.call(lambda: 1).exception(1), WorkerStoppedError)
+
+
+def test_one_thread_from_start_to_stop_frames_and_calls_only_while_tracking():
+    handled, threads = [], []
+
+    def handle(camera, message):
+        threads.append(threading.get_ident())
+        handled.append(message)
+
+    worker = TrackingWorker(handle, lambda c, e: None, True, 4)
+    worker.start()
+    assert worker.native_id is not None and not worker.tracking
+    worker.submit_frame("cam", "before activate")  # ignored: not tracking
+    with pytest.raises(WorkerStoppedError, match="tracking is not running"):
+        worker.call(lambda: 1).result(10)
+    built = worker.run(lambda: threading.get_ident())  # lifecycle steps run while inactive
+    worker.start_tracking()
+    worker.submit_frame("cam", "frame")
+    assert worker.call(lambda: threading.get_ident()).result(10) == built
+    worker.run(lambda: None)  # after the frame: run waits its turn
+    gate, started = threading.Event(), threading.Event()
+    worker.call(lambda: (started.set(), gate.wait(10)))
+    assert started.wait(10)
+    waiting_prompt = worker.call(lambda: "prompt")
+    waiting_step = threading.Thread(target=lambda: threads.append(worker.run(lambda: "saved")))
+    waiting_step.start()
+    worker.submit_frame("cam", "dropped")
+    stopper = threading.Thread(target=worker.stop_tracking, args=("deactivated",))
+    stopper.start()
+    stopper.join(10)
+    gate.set()
+    waiting_step.join(10)
+    with pytest.raises(WorkerStoppedError, match="deactivated"):
+        waiting_prompt.result(10)
+    assert threads[-1] == "saved"  # a lifecycle step survives deactivation
+    assert handled == ["frame"] and set(threads[:-1]) == {built}
+    worker.stop("cleaned up")
+    assert worker.native_id is None
+    with pytest.raises(WorkerStoppedError, match="not running"):
+        worker.run(lambda: 1)
