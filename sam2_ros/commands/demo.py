@@ -24,6 +24,7 @@ from tqdm import tqdm
 from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.commands.cli import add_device_arguments
+from sam2_ros.commands.engine_alone import EngineAlone, engine_settings
 from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
@@ -47,6 +48,10 @@ FALSE_POSITIVE_FRAME = 6
 #: Detection messages without a pairing detection before a detector object is retired (the node
 #: default is 30; the demo is 40 frames long).
 DEMO_FORGET_AFTER = 8
+#: Objects the demo prompts (the ball and the crate), and frames the engine alone tracks with as
+#: many before the node starts (the first ENGINE_WARMUP_FRAMES not counted).
+PROMPTED_OBJECTS = 2
+ENGINE_WARMUP_FRAMES, ENGINE_FRAMES = 2, 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             "detection_forget_after": DEMO_FORGET_AFTER,
         }
     scene = SyntheticScene(args.width, args.height)
+    engine_fps = _engine_alone_fps(args, checkpoint, image_size)
     node = NodeProcess(NODE, params, args.output / "node.log")
     client = NodeClient("sam2_demo_client")
     try:
@@ -131,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         node.stop()
     summary.update(
+        engine_alone_fps=engine_fps,
+        ratio_fps_over_engine_alone=summary["fps"] / engine_fps,
         random_weights=random_weights,
         checkpoint=str(checkpoint) if checkpoint else None,
         image_size=image_size or "model default",
@@ -138,13 +146,36 @@ def run(args: argparse.Namespace) -> int:
     )
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"demo: {summary['frames']} frames at {summary['fps']:.2f} fps, latency p50 "
+        f"demo: {summary['frames']} frames at {summary['fps']:.2f} fps (the engine alone: "
+        f"{engine_fps:.2f} fps, so the node delivered {summary['fps'] / engine_fps:.2f} of it), "
+        "latency p50 "
         f"{summary['latency_ms']['p50']:.0f} ms / p95 {summary['latency_ms']['p95']:.0f} ms; "
         f"wrote {args.output}/overlay.mp4, contact_sheet.png, summary.json"
     )
     if warning:
         print(warning, flush=True)
     return 0
+
+
+def _engine_alone_fps(args: argparse.Namespace, checkpoint: Path | None, image_size: int) -> float:
+    """Frames per second of the engine alone with the node's settings, in a process of its own
+    that ends before the node starts: the rate the node is measured against."""
+    settings = engine_settings(
+        DEFAULT_MODEL_CFG,
+        checkpoint,
+        args.device,
+        image_size,
+        args.precision,
+        PROMPTED_OBJECTS,
+        (args.width, args.height),
+    )
+    engine = EngineAlone(settings, args.output / "engine_alone.log")
+    try:
+        engine.track(ENGINE_WARMUP_FRAMES)
+        times = engine.track(ENGINE_FRAMES)
+    finally:
+        engine.close()
+    return 1000.0 * len(times) / sum(times)
 
 
 def _stream(

@@ -1,40 +1,54 @@
-"""The engine alone, in a process of its own, for ``sam2-ros bench --node``: SAM 2 with the node's
-settings tracks the bench's scene when told to, so that the node and its engine take turns within
-one run and the machine's drift hits both alike.
+"""The engine alone, in a process of its own: SAM 2 with a node's settings tracking the generated
+scene when told to, the reference ``sam2-ros bench --node`` and ``sam2-ros demo`` measure the node
+against (the bench lets the two take turns, so that the machine's drift hits both alike).
 
 ``python -m sam2_ros.commands.engine_alone SETTINGS_JSON`` loads the model, tracks frame 0,
-prompts the bench's objects there and prints ``ready``; then each line ``N`` on its input makes it
+prompts the scene's objects there and prints ``ready``; then each line ``N`` on its input makes it
 track the next N frames and print ``times`` and their milliseconds as a JSON list. End of input
-ends it. Everything runs on the main thread, the only thread that runs torch here.
+ends it. Everything runs on the main thread, the only thread that runs torch there.
+:class:`EngineAlone` starts and drives that process.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from sam2_ros.commands.measurements import synced_clock
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor
 from sam2_ros.engine.warm_up import warm_up
 
+#: Distinct scene frames the engine alone cycles through (as the bench's camera does).
+SCENE_FRAMES = 30
 
-def settings_of(args: Any, checkpoint: Path, frames: int) -> dict:
-    """What the engine alone needs of ``sam2-ros bench`` options (the node's settings)."""
+
+def engine_settings(
+    model_cfg: str,
+    checkpoint: Path | None,
+    device: str,
+    image_size: int,
+    precision: str,
+    objects: int,
+    size: tuple[int, int],
+    compile_mode: str = "none",
+) -> dict:
+    """The engine alone's settings: a node's model settings (no checkpoint: the seeded random
+    weights a node with ``allow_random_weights`` builds; image size 0: the model's), the number
+    of objects prompted and the scene's ``(width, height)``."""
     return {
-        "model_cfg": args.model_cfg,
-        "checkpoint": str(checkpoint),
-        "device": args.device,
-        "image_size": args.image_size,
-        "precision": args.precision,
-        "compile": args.compile,
-        "objects": args.objects,
-        "width": args.width,
-        "height": args.height,
-        "frames": frames,
+        "model_cfg": model_cfg,
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "device": device,
+        "image_size": image_size,
+        "precision": precision,
+        "compile": compile_mode,
+        "objects": objects,
+        "width": size[0],
+        "height": size[1],
     }
 
 
@@ -42,12 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve ``N`` lines on stdin as described in the module docstring."""
     settings = json.loads((sys.argv[1:] if argv is None else argv)[0])
     scene = SyntheticScene(settings["width"], settings["height"])
-    frames = [scene.frame(index) for index in range(settings["frames"])]
+    frames = [scene.frame(index) for index in range(SCENE_FRAMES)]
     predictor = StreamingPredictor(
         settings["model_cfg"],
         settings["checkpoint"],
         settings["device"],
-        settings["image_size"],
+        settings["image_size"] or None,
+        allow_random_weights=settings["checkpoint"] is None,
         max_objects=max(settings["objects"], 1),
         precision=settings["precision"],
     )
@@ -68,6 +83,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             times.append((synced_clock(device) - started) * 1000.0)
         print("times", json.dumps(times), flush=True)
     return 0
+
+
+class EngineAlone:
+    """The engine alone in its own process (its log at ``log_path``), ready (model loaded,
+    objects prompted) when constructed."""
+
+    def __init__(self, settings: dict, log_path: Path) -> None:
+        self._log_path = log_path
+        self._log = log_path.open("w")  # its stderr: a pipe could fill up and block it
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "sam2_ros.commands.engine_alone", json.dumps(settings)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self._expect("ready")
+
+    def track(self, frames: int) -> list[float]:
+        """Track the next ``frames`` frames; milliseconds each."""
+        self._process.stdin.write(f"{frames}\n")
+        self._process.stdin.flush()
+        return json.loads(self._expect("times "))
+
+    def close(self) -> None:
+        """End the process."""
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            self._process.wait()
+        self._log.close()
+
+    def _expect(self, prefix: str) -> str:
+        for line in self._process.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix) :]
+        self._process.wait()
+        self._log.flush()
+        raise RuntimeError(f"the engine alone failed:\n{self._log_path.read_text()[-2000:]}")
 
 
 if __name__ == "__main__":

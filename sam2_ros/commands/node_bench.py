@@ -21,11 +21,8 @@ registered depth image and CameraInfo and the node lifts every object into 3D.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -34,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sam2_ros.commands.engine_alone import settings_of
+from sam2_ros.commands.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
 from sam2_ros.commands.measurements import growth, memory_trace
 from sam2_ros.commands.synthetic import SyntheticScene
 
@@ -43,9 +40,6 @@ CAMERA_TOPIC = "/sam2_bench_camera/image_raw"
 DEPTH_TOPIC = "/sam2_bench_camera/depth/image_raw"
 INFO_TOPIC = "/sam2_bench_camera/camera_info"
 FRAME_ID = "sam2_bench_camera_optical_frame"
-#: Distinct frames the camera cycles through, rendered ahead (so that publishing costs what a
-#: driver's publishing costs, not the scene's drawing); the engine alone cycles the same ones.
-SCENE_FRAMES = 30
 #: Frames per phase (at least), and phases per run (at most: longer runs get longer phases).
 PHASE_FRAMES = 10
 MAX_PHASES = 20
@@ -70,7 +64,19 @@ def bench_node(
     args: argparse.Namespace, scene: SyntheticScene, checkpoint: Path, workdir: Path
 ) -> dict:
     """The engine alone and the node in turns; the results."""
-    engine = EngineAlone(settings_of(args, checkpoint, SCENE_FRAMES))
+    engine = EngineAlone(
+        engine_settings(
+            args.model_cfg,
+            checkpoint,
+            args.device,
+            args.image_size,
+            args.precision,
+            args.objects,
+            (scene.width, scene.height),
+            args.compile,
+        ),
+        workdir / "engine_alone.log",
+    )
     node = _NodeRun(args, scene, checkpoint, workdir)
     engine_ms: list[float] = []
     phases: list[dict] = []
@@ -121,39 +127,6 @@ def bench_node(
         "node_rss_bytes": growth(rss),
         "memory_trace": memory_trace({"rss": rss}, ["rss"]),
     }
-
-
-class EngineAlone:
-    """The engine alone (:mod:`~sam2_ros.commands.engine_alone`) in its own process, ready when
-    constructed."""
-
-    def __init__(self, settings: dict) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "sam2_ros.commands.engine_alone", json.dumps(settings)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._expect("ready")
-
-    def track(self, frames: int) -> list[float]:
-        """Track the next ``frames`` frames; milliseconds each."""
-        self._process.stdin.write(f"{frames}\n")
-        self._process.stdin.flush()
-        return json.loads(self._expect("times "))
-
-    def close(self) -> None:
-        """End the process."""
-        if self._process.poll() is None:
-            self._process.stdin.close()
-            self._process.wait()
-
-    def _expect(self, prefix: str) -> str:
-        for line in self._process.stdout:
-            if line.startswith(prefix):
-                return line[len(prefix) :]
-        raise RuntimeError(f"the engine alone failed:\n{self._process.stderr.read()[-2000:]}")
 
 
 class _NodeRun:
@@ -290,6 +263,7 @@ class _NodeRun:
 
         header = Header(frame_id=FRAME_ID)
         header.stamp = self.client.node.get_clock().now().to_msg()
+        # the scene's frames rendered ahead, as the engine alone cycles through them
         for publisher, data in self._frames[self._published % SCENE_FRAMES]:
             publisher.publish(restamped(data, header.stamp.sec, header.stamp.nanosec))
         latest = self.masks.latest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import cv2
@@ -186,12 +187,14 @@ def _annotate_again(bags, checkpoint_path, tmp_path) -> Path:
     return output
 
 
-def test_db3_compressed_input_and_sqlite3_output(bags, checkpoint_path, tmp_path):
+def test_db3_compressed_input_and_sqlite3_output(bags, checkpoint_path, tmp_path, capsys):
     output = tmp_path / "from_db3"
     code = run_bag(
         bags, checkpoint_path, output, "--storage", "sqlite3", source="db3", topic=COMPRESSED
     )
     assert code == 0
+    summary = re.search(r"\(([\d.]+) fps; its engine: ([\d.]+) fps", capsys.readouterr().out)
+    assert 0 < float(summary.group(1)) <= float(summary.group(2))  # the tool adds work
     assert list(output.glob("*.db3"))
     outputs = read_outputs(output)
     assert all(len(messages) == FRAMES for messages in outputs.values())

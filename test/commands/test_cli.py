@@ -94,18 +94,33 @@ def test_bench_times_a_late_prompt(tmp_path):
     assert results["history_bytes_per_frame"] > 0
 
 
-def test_bench_runs_the_node_and_reads_its_memory(tmp_path):
-    results, _ = bench(tmp_path, "--node", "--frames", "3", "--objects", "1")
-    assert results["mode"] == "node" and results["frames"] == 3
+def test_bench_runs_the_node_against_its_engine_alone(tmp_path):
+    results, table = bench(tmp_path, "--node", "--frames", "3", "--objects", "1")
+    assert results["mode"] == "node" and results["frames"] == 3 and results["phases"] == 1
+    assert results["camera_rate_hz"] == "closed loop" and results["frames_published"] == 1 + 3
+    assert results["node_fps"] > 0 and results["engine_alone_fps"] > 0
+    assert results["ratio_node_fps_over_engine_alone"] == pytest.approx(
+        results["node_fps"] / results["engine_alone_fps"]
+    )
+    assert results["ratio_engine_in_node_over_alone"] == pytest.approx(
+        results["engine_ms_in_node_p50"] / results["engine_alone_ms_p50"]
+    )
     assert 0 < results["latency_ms_p50"] <= results["latency_ms_max"]
     # the node process holds at least the model's weights
     assert results["node_rss_bytes"]["start"] > 100 * 2**20
-    assert [sample["frame"] for sample in results["memory_trace"]] == [0, 1, 2, 3]
-    assert results["rate_window_frames"] == 1 and results["frames_per_s_first"] > 0
-    assert results["frames_per_s"] > 0
-    assert results["ratio_rate_last_over_first"] == pytest.approx(
-        results["frames_per_s_last"] / results["frames_per_s_first"]
+    assert "ratio_node_fps_over_engine_alone" in table
+
+
+def test_bench_runs_the_node_behind_a_camera_at_a_rate(tmp_path):
+    results, _ = bench(
+        tmp_path, "--node", "--rate", "30", "--depth", "--frames", "12", "--objects", "1"
     )
+    assert results["camera_rate_hz"] == 30.0 and results["depth"] is True
+    assert results["phases"] == 2  # phases of at least 10 frames: 10 + 2
+    assert results["frames_published"] > 1 + 12  # the camera does not wait for the node
+    assert results["node_fps"] > 0 and results["latency_ms_p50"] > 0
+    cores = results["node_cpu_cores_by_thread_role"]
+    assert cores["tracking_thread"] > 0 and cores["total"] >= cores["tracking_thread"]
 
 
 def test_bench_times_association(tmp_path):
@@ -129,7 +144,9 @@ def test_bench_runs_the_node_with_a_detector(tmp_path):
         (["--image-size", "300"], "image_size 300 is invalid"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--node", "--compare-official"], "choose one of --compare-official, --node"),
-        (["--detector"], "--detector goes with --node"),
+        (["--detector"], "--detector, --rate and --depth go with --node"),
+        (["--rate", "15"], "--detector, --rate and --depth go with --node"),
+        (["--node", "--rate", "0"], "--rate: must be above 0"),
         (["--late-prompt", "0"], "--late-prompt: must be at least 1"),
         (["--objects", "0", "--compare-official"], "needs at least one object"),
         (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
@@ -178,6 +195,12 @@ def test_demo_writes_its_outputs_and_warns_without_a_checkpoint(tmp_path):
     assert (out / "contact_sheet.png").stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 4 and summary["random_weights"] is random_weights
+    assert summary["engine_alone_fps"] > 0  # measured in its own process before the node ran
+    assert summary["ratio_fps_over_engine_alone"] == pytest.approx(
+        summary["fps"] / summary["engine_alone_fps"]
+    )
+    assert "the node delivered" in done.stdout
+    assert (out / "engine_alone.log").is_file()
     assert set(summary["objects"]) == {"1", "2"}
     assert all(len(o["occlusion_score"]) == 4 for o in summary["objects"].values())
     positions = [p for o in summary["objects"].values() for p in o["position_m"]]

@@ -6,7 +6,7 @@ from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from sam2_ros.messages.diagnostics import camera_status
+from sam2_ros.messages.diagnostics import camera_status, process_status
 from sam2_ros.tracking.detections import DetectionOutcome
 from sam2_ros.tracking.statistics import CameraStatistics
 
@@ -25,6 +25,8 @@ def test_a_tracking_camera_is_ok_and_reports_its_counts():
     assert values["frames_processed"] == "2" and values["detection_messages_applied"] == "1"
     assert values["detections_dropped"] == "3"
     assert values["detections_dropped_by_reason"] == "no hypothesis: 1; rotated box: 2"
+    assert values["engine_p50_ms"] == "40.0" and values["engine_fps"] == "25.00"
+    assert values["received_fps"] == "0.00"  # nothing received from the camera
 
 
 def test_a_camera_without_frames_warns_with_the_reason():
@@ -34,3 +36,12 @@ def test_a_camera_without_frames_warns_with_the_reason():
     stats.set_input_problem("QoS mismatch on /rear/image_raw")
     status = camera_status("sam2", "rear", "cpu", "fp32", stats.snapshot())
     assert status.level == DiagnosticStatus.WARN and status.message.startswith("QoS mismatch")
+
+
+def test_the_process_reports_cpu_by_thread_role():
+    cores = {"tracking_thread": 0.9, "ros_threads": 0.03, "other_threads": 0.95}
+    status = process_status("sam2", cores, rss=123)
+    values = {v.key: v.value for v in status.values}
+    assert status.name == "sam2: process" and status.level == DiagnosticStatus.OK
+    assert values["cpu_tracking_thread"] == "0.900" and values["cpu_ros_threads"] == "0.030"
+    assert values["cpu_total"] == "1.880" and values["rss_bytes"] == "123"

@@ -21,6 +21,8 @@ def test_frames_and_problems_are_counted():
     assert snap.input_problem == "no frame for 5 s"
     stats.record_received()
     assert stats.snapshot().input_problem == ""
+    stats.record_received()
+    assert stats.snapshot().received_fps > 0
 
 
 def test_detection_outcomes_add_up_by_kind_and_reason():
