@@ -13,14 +13,15 @@ works the other waits idle. The node is fed one of two ways:
 
 Reported: the node's delivered frames per second beside the engine alone's and their ratio, the
 engine time the node reports on /diagnostics beside the engine alone's, latency, the node's
-memory, and the CPU the node's threads used by role (from its /diagnostics). With ``--detector``
-a detector sends detections for every frame; with ``--depth`` the camera also publishes a
-registered depth image and CameraInfo and the node lifts every object into 3D.
+memory, and the CPU the node's threads used during its phases, by role (read from /proc). With
+``--detector`` a detector sends detections for every frame; with ``--depth`` the camera also
+publishes a registered depth image and CameraInfo and the node lifts every object into 3D.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import threading
@@ -34,6 +35,8 @@ from tqdm import tqdm
 from sam2_ros.commands.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
 from sam2_ros.commands.measurements import growth, memory_trace
 from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.process_stats import ThreadCpuMeter
+from sam2_ros.tracking.threads import ROLES, thread_role
 
 NODE = "sam2_bench"
 CAMERA_TOPIC = "/sam2_bench_camera/image_raw"
@@ -43,8 +46,14 @@ FRAME_ID = "sam2_bench_camera_optical_frame"
 #: Frames per phase (at least), and phases per run (at most: longer runs get longer phases).
 PHASE_FRAMES = 10
 MAX_PHASES = 20
-#: /diagnostics reports CPU over the second before its stamp.
-DIAGNOSTICS_PERIOD_S = 1.0
+
+
+def _cores_by_role(phases: list[dict]) -> dict[str, float]:
+    """The node's CPU over its phases, by thread role (see :mod:`sam2_ros.tracking.threads`),
+    in cores (1.0: one core busy), and in total."""
+    wall = sum(p["wall_s"] for p in phases)
+    cores = {role: sum(p["node_cpu_s"].get(role, 0.0) for p in phases) / wall for role in ROLES}
+    return cores | {"total": sum(cores.values())}
 
 
 def _process_cpu_s() -> float:
@@ -87,7 +96,7 @@ def bench_node(
         for size in tqdm(phase_sizes(args.frames), desc="sam2-ros bench --node", unit="phase"):
             engine_ms += engine.track(size)
             phases.append(node.phase(size))
-        report = node.report(phases)
+        report = node.report()
     finally:
         node.close()
         engine.close()
@@ -97,6 +106,7 @@ def bench_node(
     latency_ms = np.array([ms for p in phases for ms in p["latency_ms"]])
     rss = np.array([p["rss"] for p in phases], dtype=float)
     rates = [p["frames"] / p["seconds"] for p in phases]
+    wall = sum(p["wall_s"] for p in phases)
     return {
         "mode": "node",
         "device": args.device,
@@ -118,8 +128,8 @@ def bench_node(
         "latency_ms_p50": float(np.percentile(latency_ms, 50)),
         "latency_ms_p95": float(np.percentile(latency_ms, 95)),
         "latency_ms_max": float(latency_ms.max()),
-        "bench_process_cpu_cores": sum(p["bench_cpu_s"] for p in phases)
-        / sum(p["wall_s"] for p in phases),
+        "node_cpu_cores_by_thread_role": _cores_by_role(phases),
+        "bench_process_cpu_cores": sum(p["bench_cpu_s"] for p in phases) / wall,
         "node_fps_first_phase": rates[0],
         "node_fps_last_phase": rates[-1],
         "ratio_rate_last_over_first": rates[-1] / rates[0],
@@ -172,7 +182,7 @@ class _NodeRun:
         )
         self._frames: list[list[tuple[Any, Any]]] = []
         self._published = 0
-        self._windows: list[tuple[float, float]] = []  # node phases, in time.time()
+        self._node_cpu: ThreadCpuMeter | None = None  # the node's threads, by role
         self._camera_on = False
         self._last_stamp = (0, 0)
 
@@ -194,6 +204,8 @@ class _NodeRun:
         for publisher in (self.camera, self.depth, self.info, self.detector):
             if publisher is not None:
                 self.client.wait_for_subscriber(publisher)
+        pid = self.node.process.pid
+        self._node_cpu = ThreadCpuMeter(functools.partial(thread_role, main_tid=pid), pid)
         self._frames = [self._messages(index) for index in range(SCENE_FRAMES)]
         self._publish_next()
         self.masks.wait_count(1)
@@ -207,16 +219,18 @@ class _NodeRun:
         """The node's turn: ``frames`` frames counted; their seconds, latencies (ms) and the
         node's resident memory after them."""
         started, cpu = time.time(), _process_cpu_s()
+        self._node_cpu.read()
         if self.args.rate:
             seconds, ages = self._at_rate(frames)
         else:
             seconds, ages = self._closed_loop(frames)
-        self._windows.append((started, time.time()))
+        wall = time.time() - started
         return {
             "frames": frames,
             "seconds": seconds,
             "bench_cpu_s": _process_cpu_s() - cpu,
-            "wall_s": time.time() - started,
+            "node_cpu_s": {role: cores * wall for role, cores in self._node_cpu.read().items()},
+            "wall_s": wall,
             "latency_ms": [age * 1000.0 for age in ages],
             "rss": self.node.rss_bytes(),
         }
@@ -293,10 +307,9 @@ class _NodeRun:
         messages.append((self.camera, array_to_image_msg(scene.frame(index), "rgb8", header)))
         return [(publisher, serialize_message(message)) for publisher, message in messages]
 
-    def report(self, phases: list[dict]) -> dict:
-        """What the node's /diagnostics said: its engine time and counts once every published
-        frame was tracked, and the mean CPU per thread role of the reports that cover only the
-        node's phases."""
+    def report(self) -> dict:
+        """What the node's /diagnostics said once every published frame was tracked: its engine
+        time and counts."""
         processed = None if self.args.rate else str(self._published)
 
         def camera_values(arrays) -> dict[str, str] | None:
@@ -312,23 +325,9 @@ class _NodeRun:
             raise RuntimeError("the node did not report its engine time on /diagnostics")
         arrays = list(self.diagnostics.messages)
         camera = camera_values(arrays)
-        cpu: dict[str, list[float]] = {}
-        for array in arrays:
-            stamp = array.header.stamp.sec + array.header.stamp.nanosec * 1e-9
-            if not any(a + DIAGNOSTICS_PERIOD_S <= stamp <= b for a, b in self._windows):
-                continue
-            for status in array.status:
-                if status.name == f"{NODE}: process":
-                    for value in status.values:
-                        cpu.setdefault(value.key, []).append(float(value.value))
         extra = {
             "frames_published": self._published,
             "frames_skipped": int(camera["frames_skipped"]),
             "detection_messages_applied": int(camera["detection_messages_applied"]),
-            "node_cpu_cores_by_thread_role": {
-                key.removeprefix("cpu_"): float(np.mean(values))
-                for key, values in cpu.items()
-                if key.startswith("cpu_")
-            },
         }
         return {"engine_p50_ms": float(camera["engine_p50_ms"]), "extra": extra}

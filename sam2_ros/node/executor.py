@@ -23,6 +23,9 @@ from rclpy.executors import (
 )
 from rclpy.task import Task
 
+from sam2_ros.process_stats import set_native_thread_name
+from sam2_ros.tracking.threads import EXECUTOR_THREAD_NAME
+
 
 class InputsInlineExecutor(Executor):
     """Runs callbacks of ``inline_group`` on the spinning thread, and every other callback in a
@@ -34,7 +37,12 @@ class InputsInlineExecutor(Executor):
     ) -> None:
         super().__init__(context=context)
         self._inline_group = inline_group
-        self._pool = ThreadPoolExecutor(num_threads, thread_name_prefix="ros_executor")
+        self._pool = ThreadPoolExecutor(
+            num_threads,
+            thread_name_prefix=EXECUTOR_THREAD_NAME,
+            initializer=set_native_thread_name,
+            initargs=(EXECUTOR_THREAD_NAME,),
+        )
         self._pooled: list[Task] = []
 
     def spin_once(self, timeout_sec: float | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import re
 import sys
 import threading
@@ -52,11 +53,12 @@ from sam2_ros.node.camera_outputs import NO_PUBLISHER_EVENTS
 from sam2_ros.node.camera_pipeline import CameraPipeline
 from sam2_ros.node.executor import InputsInlineExecutor
 from sam2_ros.node.params import declare_parameters, read_parameters
-from sam2_ros.process_stats import ThreadCpuMeter, ThreadTime, rss_bytes
+from sam2_ros.process_stats import ThreadCpuMeter, rss_bytes
 from sam2_ros.srv import AddPrompt, ObjectsFile, RemoveObject
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 from sam2_ros.tracking.parameters import NodeParams, ParameterError, expected_checkpoint
+from sam2_ros.tracking.threads import thread_role
 from sam2_ros.tracking.worker import TrackingWorker, WorkerStoppedError
 
 try:  # a ROS 2 install has tf2; without it rviz clicks must be in the camera's frame
@@ -268,7 +270,7 @@ class Sam2Node(LifecycleNode):
                 self._input_group,
                 self._on_rviz_qos_mismatch,
             )
-        self._cpu_meter = ThreadCpuMeter(self._thread_role)
+        self._cpu_meter = ThreadCpuMeter(functools.partial(thread_role, main_tid=os.getpid()))
         self._timers = [
             self.create_timer(1.0, self._publish_diagnostics),
             self.create_timer(
@@ -595,16 +597,6 @@ class Sam2Node(LifecycleNode):
             cores = self._cpu_meter.read()
             array.status.append(process_status(self.get_name(), cores, rss_bytes()))
         self._diagnostics_pub.publish(array)
-
-    def _thread_role(self, thread: ThreadTime) -> str:
-        """What a thread of this process does, for its CPU on /diagnostics."""
-        if self._worker is not None and thread.tid == self._worker.native_id:
-            return "tracking_thread"  # the model: every torch call starts here
-        if thread.tid in {t.native_id for t in threading.enumerate()}:
-            return "ros_threads"  # executor threads: callbacks, services, timers
-        if thread.name.startswith("dds."):
-            return "dds_threads"  # Fast DDS: transport, discovery
-        return "other_threads"  # started outside Python: torch's OpenMP workers, ...
 
 
 def main(args: list[str] | None = None) -> int:
