@@ -21,7 +21,7 @@ ALLOWED = {
     "paths": set(),
     "process_stats": set(),
     "overlay": {"engine"},
-    "tracking": {"engine", "geometry", "paths"},
+    "tracking": {"engine", "geometry", "paths", "process_stats"},
     "messages": {*_PURE_BELOW, "msg", "srv"},
     "node": {*_PURE_BELOW, "messages", "msg", "srv"},
     "commands": {*_PURE_BELOW, "messages", "node", "msg", "srv"},
