@@ -9,16 +9,16 @@ from sam2_ros.tracking.worker import THREAD_NAME
 #: Native name of the executor's pool threads (services, lifecycle transitions, timers).
 EXECUTOR_THREAD_NAME = "ros_executor"
 #: Roles, as /diagnostics names them (``cpu_<role>``).
-ROLES = ("tracking_thread", "ros_threads", "dds_threads", "other_threads")
+ROLES = ("torch_threads", "ros_threads", "dds_threads", "other_threads")
 
 
 def thread_role(thread: ThreadTime, main_tid: int) -> str:
-    """What a thread of the node process does: the tracking thread (every torch call starts
-    there), ROS executor threads (the main thread spins, the pool runs services and transitions),
-    Fast DDS's threads (transport, discovery), or other threads started outside Python (torch's
-    OpenMP workers of the tracking thread, ...)."""
+    """What a thread of the node process does: torch (the tracking thread, where every torch call
+    starts, and the OpenMP workers torch starts from it, which inherit its name), ROS executor
+    threads (the main thread spins, the pool runs services and transitions), Fast DDS's threads
+    (transport, discovery), or other threads."""
     if thread.name == THREAD_NAME:
-        return "tracking_thread"
+        return "torch_threads"
     if thread.tid == main_tid or thread.name == EXECUTOR_THREAD_NAME:
         return "ros_threads"
     if thread.name.startswith("dds."):

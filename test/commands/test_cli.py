@@ -120,7 +120,7 @@ def test_bench_runs_the_node_behind_a_camera_at_a_rate(tmp_path):
     assert results["frames_published"] > 1 + 12  # the camera does not wait for the node
     assert results["node_fps"] > 0 and results["latency_ms_p50"] > 0
     cores = results["node_cpu_cores_by_thread_role"]
-    assert cores["tracking_thread"] > 0 and cores["total"] >= cores["tracking_thread"]
+    assert cores["torch_threads"] > 0 and cores["total"] >= cores["torch_threads"]
 
 
 def test_bench_times_association(tmp_path):

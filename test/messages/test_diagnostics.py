@@ -39,9 +39,9 @@ def test_a_camera_without_frames_warns_with_the_reason():
 
 
 def test_the_process_reports_cpu_by_thread_role():
-    cores = {"tracking_thread": 0.9, "ros_threads": 0.03, "other_threads": 0.95}
+    cores = {"torch_threads": 1.9, "ros_threads": 0.03, "other_threads": 0.95}
     status = process_status("sam2", cores, rss=123)
     values = {v.key: v.value for v in status.values}
     assert status.name == "sam2: process" and status.level == DiagnosticStatus.OK
-    assert values["cpu_tracking_thread"] == "0.900" and values["cpu_ros_threads"] == "0.030"
-    assert values["cpu_total"] == "1.880" and values["rss_bytes"] == "123"
+    assert values["cpu_torch_threads"] == "1.900" and values["cpu_ros_threads"] == "0.030"
+    assert values["cpu_total"] == "2.880" and values["rss_bytes"] == "123"
