@@ -60,7 +60,7 @@ else
 	$(VPY) -m pip install --quiet "$(TORCH_SPEC)"
 endif
 	$(VPY) -m pip install --quiet -r $(ROS_REQUIREMENTS) -r requirements.txt
-	SAM2_BUILD_CUDA=0 $(VPY) -m pip install --quiet --no-deps "sam2==1.1.0"
+	SAM2_BUILD_CUDA=0 $(VPY) -m pip install --quiet --no-deps "sam2==1.1.0" "trackeval==1.3.0"
 	$(VPY) tools/fix_ros_wheel_cmake.py
 	touch $@
 

@@ -41,8 +41,14 @@ from sam2_ros.paths import package_share
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.depth_pairing import DepthBuffer
 from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
+from sam2_ros.tracking.duplicates import DuplicateSettings, duplicate_text
 from sam2_ros.tracking.frame_stamps import TrackedFrames, stamp_ns, stamp_text
-from sam2_ros.tracking.parameters import image_topic_base
+from sam2_ros.tracking.parameters import (
+    MATCH_ON,
+    association_settings,
+    duplicate_settings,
+    image_topic_base,
+)
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
@@ -56,6 +62,22 @@ OUTPUT_TYPES = {
     "detections": DETECTIONS_TYPE,
 }
 DEFAULTS = AssociationSettings()
+DUPLICATES = DuplicateSettings()
+#: The node parameters the bag tool takes as flags (``--detection-min-score`` ...).
+SETTINGS_FLAGS = (
+    "max_objects",
+    "detection_min_score",
+    "detection_classes",
+    "detection_match_iou",
+    "detection_match_on",
+    "detection_recondition_iou",
+    "detection_recondition_frames",
+    "detection_forget_after",
+    "detection_confirm_hits",
+    "detection_confirm_window",
+    "duplicate_iou",
+    "duplicate_frames",
+)
 
 
 class BagError(RuntimeError):
@@ -122,11 +144,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detection-classes", nargs="*", default=[], help="class ids used (default: every class)"
     )
     parser.add_argument("--detection-match-iou", type=float, default=DEFAULTS.match_iou)
+    parser.add_argument("--detection-match-on", choices=MATCH_ON, default=DEFAULTS.match_on)
     parser.add_argument("--detection-recondition-iou", type=float, default=DEFAULTS.recondition_iou)
     parser.add_argument(
         "--detection-recondition-frames", type=int, default=DEFAULTS.recondition_frames
     )
     parser.add_argument("--detection-forget-after", type=int, default=DEFAULTS.forget_after)
+    parser.add_argument("--detection-confirm-hits", type=int, default=DEFAULTS.confirm_hits)
+    parser.add_argument("--detection-confirm-window", type=int, default=DEFAULTS.confirm_window)
+    parser.add_argument("--duplicate-iou", type=float, default=DUPLICATES.iou)
+    parser.add_argument("--duplicate-frames", type=int, default=DUPLICATES.frames)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sam2-ros bag: {args.output} exists already; choose a new output path")
         return 1
     try:
+        settings_of(args)  # bad values stop the run before the model loads
         prompts = load_prompts(args.prompts) if args.prompts else []
         predictor = StreamingPredictor(
             args.model_cfg,
@@ -161,6 +189,13 @@ def run(args: argparse.Namespace) -> int:
         f"({', '.join(summary['topics'])})"
     )
     return 0
+
+
+def settings_of(args: argparse.Namespace) -> tuple[AssociationSettings, DuplicateSettings]:
+    """The detection and duplicate settings of the flags, validated as the node's parameters
+    are (ParameterError naming a bad one)."""
+    values = {name: getattr(args, name) for name in SETTINGS_FLAGS}
+    return association_settings(values), duplicate_settings(values)
 
 
 def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: list) -> dict:
@@ -253,15 +288,7 @@ class BagRun:
             predictor,
             self._labels,
             self._tracked,
-            AssociationSettings(
-                min_score=args.detection_min_score,
-                classes=frozenset(args.detection_classes),
-                match_iou=args.detection_match_iou,
-                recondition_iou=args.detection_recondition_iou,
-                recondition_frames=args.detection_recondition_frames,
-                forget_after=args.detection_forget_after,
-                max_objects=args.max_objects,
-            ),
+            *settings_of(args),
         )
         self._frames = self._skipped = self._detection_messages = 0
         self._engine_s: list[float] = []  # the engine's time of each frame
@@ -301,7 +328,8 @@ class BagRun:
         result = self._predictor.track(rgb)
         self._engine_s.append(time.perf_counter() - started)
         self._tracked.add(stamp_ns(msg.header.stamp), result.frame_index)
-        self._detected.frame_tracked(result)
+        for duplicate in self._detected.frame_tracked(result):
+            tqdm.write(f"{where}: {duplicate_text(duplicate)}")
         prompted = [p for p in self._prompts if p.due(self._frames, timestamp)]
         for prompt in prompted:
             self._apply(prompt, where)
@@ -310,7 +338,7 @@ class BagRun:
             self._report(outcome)
         if prompted or any(o.started or o.reconditioned or o.forgotten for o in outcomes):
             result = self._predictor.result()  # the objects changed after tracking
-        self._write(ros_header(msg.header), timestamp, result)
+        self._write(ros_header(msg.header), timestamp, self._detected.published(result))
         self._frames += 1
 
     def _write(self, header: Any, timestamp: int, result: TrackResult) -> None:
@@ -341,7 +369,7 @@ class BagRun:
         where = f"detections stamped {stamp_text(outcome.stamp)}"
         if outcome.problem:
             tqdm.write(f"warning: {where} dropped: {outcome.problem}")
-        for change in outcome.changes(self._args.detection_forget_after):
+        for change in outcome.changes(self._detected.settings):
             tqdm.write(f"{where} {change}")
 
     def finish(self) -> dict:
@@ -356,7 +384,7 @@ class BagRun:
             "skipped": self._skipped,
             "seconds": time.perf_counter() - self._started,
             "engine_seconds": sum(self._engine_s),
-            "objects": self._predictor.object_ids,
+            "objects": self._detected.published_ids,
             "detections": detections,
         }
 

@@ -22,6 +22,7 @@ from sam2_ros.commands.engine_bench import bench_engine
 from sam2_ros.commands.late_prompt_bench import bench_late_prompt
 from sam2_ros.commands.node_bench import bench_node
 from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.tracking_scenario import ScenarioSettings, bench_tracking_scenario
 from sam2_ros.engine import DEFAULT_MODEL_CFG, CheckpointError, ModelConfigError, load_model
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.model import resolve_device, validate_image_size
@@ -108,6 +109,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --node: the camera also publishes registered depth and CameraInfo; the node "
         "lifts every object into 3D",
     )
+    parser.add_argument(
+        "--tracking-scenario",
+        action="store_true",
+        help="score the detection rules on a scene with ground truth (constructed masks, a "
+        "simulated detector): HOTA, IDF1, ghosts and duplicates with and without them",
+    )
+    scenario = ScenarioSettings()
+    for name, kind, help_text in (
+        ("seed", int, "seed of the scene, the detector and the failures"),
+        ("frames", int, "frames of the scene"),
+        ("objects", int, "objects moving in the scene"),
+        ("miss", float, "probability that the detector misses a visible object"),
+        ("ghost", float, "probability of a one-frame false positive per frame"),
+        ("jitter", float, "box jitter, a fraction of the box"),
+        ("latency", int, "frames between an image and its detections"),
+        ("wrong-class", float, "probability of a detection with another class"),
+        ("leaks", int, "stretches in which a mask leaks onto a neighbour"),
+        ("drifts", int, "masks that move onto a neighbour"),
+        ("losses", int, "masks lost for a while"),
+    ):
+        default = getattr(scenario, name.replace("-", "_"))
+        parser.add_argument(
+            f"--scenario-{name}", type=kind, default=default, help=f"{help_text} ({default})"
+        )
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -135,9 +160,18 @@ def _positive_float(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
     problem = None
-    modes = (args.compare_official, args.node, args.late_prompt, args.association)
+    modes = (
+        args.compare_official,
+        args.node,
+        args.late_prompt,
+        args.association,
+        args.tracking_scenario,
+    )
     if sum(bool(x) for x in modes) > 1:
-        problem = "choose one of --compare-official, --node, --late-prompt and --association"
+        problem = (
+            "choose one of --compare-official, --node, --late-prompt, --association and "
+            "--tracking-scenario"
+        )
     elif (args.detector or args.rate or args.depth) and not args.node:
         problem = "--detector, --rate and --depth go with --node"
     elif args.compare_official and args.objects < 1:
@@ -151,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     args.height = args.height or (720 if args.node else 480)
     if args.association:
         return _report(args, bench_association(args))
+    if args.tracking_scenario:
+        return _report_scenario(args, bench_tracking_scenario(args))
     scene = SyntheticScene(args.width, args.height)
     try:
         resolve_device(args.device)
@@ -177,6 +213,33 @@ def _report(args: argparse.Namespace, results: dict) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _report_scenario(args: argparse.Namespace, runs: dict[str, dict]) -> int:
+    """Print both runs side by side (and write them as JSON)."""
+    names = list(runs)
+    rows = [("", *names)] + [
+        (key, *(_cell(runs[name][key]) for name in names)) for key in runs[names[0]]
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print("command  sam2-ros bench --tracking-scenario " + " ".join(_scenario_argv(args)))
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2))
+    return 0
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _scenario_argv(args: argparse.Namespace) -> list[str]:
+    return [
+        f"--{name.replace('_', '-')} {value}"
+        for name, value in vars(args).items()
+        if name.startswith("scenario_")
+    ]
 
 
 def _argv(args: argparse.Namespace) -> list[str]:

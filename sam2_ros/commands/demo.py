@@ -124,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
             "detection_topics": [DETECTOR_TOPIC],
             "detection_forget_after": DEMO_FORGET_AFTER,
         }
+        if random_weights:  # random masks cover the frame: no box pairs, nothing is confirmed
+            params["detection_confirm_hits"] = 1
+            print(
+                "demo --detector on random weights: no detection can confirm an object (their "
+                "masks cover the whole frame), so objects are published from their start "
+                "(detection_confirm_hits: 1)",
+                flush=True,
+            )
     scene = SyntheticScene(args.width, args.height)
     engine_fps = _engine_alone_fps(args, checkpoint, image_size)
     node = NodeProcess(NODE, params, args.output / "node.log")

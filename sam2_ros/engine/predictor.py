@@ -248,18 +248,25 @@ class StreamingPredictor:
         self._history.clear()
         self._frame, self._frame_index = None, -1
 
-    def save_objects(self, path: str | Path, labels: dict[int, str] | None = None) -> int:
-        """Write every object's memory bank, output, id and label (``labels``), the next object id
-        and the last frame index to a safetensors file; bytes written. Prompts on the last frame
-        that are not memory yet are saved as the memory they become. The prompt history is not
-        saved."""
+    def save_objects(
+        self,
+        path: str | Path,
+        labels: dict[int, str] | None = None,
+        object_ids: Sequence[int] | None = None,
+    ) -> int:
+        """Write every object's (or those of ``object_ids``) memory bank, output, id and label
+        (``labels``), the next object id and the last frame index to a safetensors file; bytes
+        written. Prompts on the last frame that are not memory yet are saved as the memory they
+        become. The prompt history is not saved."""
         with self.model.inference():
             memories = self._memories_with_prompts_committed()
+        kept = set(self._outputs if object_ids is None else object_ids)
         saved = SavedObjects(
             model=self._identity(),
             objects=[
                 SavedObject(object_id, (labels or {}).get(object_id, ""), memory, output)
                 for (object_id, output), memory in zip(self._outputs.items(), memories, strict=True)
+                if object_id in kept
             ],
             next_object_id=self._next_object_id,
             last_frame_index=self._frame_index,

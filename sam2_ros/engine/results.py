@@ -32,6 +32,22 @@ class TrackResult:
             mask_logits=np.zeros((0, 0, 0), np.float32),
         )
 
+    def select(self, object_ids: list[int]) -> TrackResult:
+        """The same frame with only the listed objects (in this result's order)."""
+        rows = [row for row, object_id in enumerate(self.object_ids) if object_id in object_ids]
+        if len(rows) == len(self.object_ids):
+            return self
+        keep = np.array(rows, dtype=np.intp)
+        return TrackResult(
+            frame_index=self.frame_index,
+            object_ids=[self.object_ids[row] for row in rows],
+            masks=self.masks[keep],
+            scores=self.scores[keep],
+            occlusion_scores=self.occlusion_scores[keep],
+            object_pointers=self.object_pointers[keep],
+            mask_logits=self.mask_logits[keep] if len(self.mask_logits) else self.mask_logits,
+        )
+
 
 @dataclass(frozen=True)
 class PromptResult:

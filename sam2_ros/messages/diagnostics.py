@@ -31,6 +31,9 @@ def camera_status(
         "detections_started": str(snap.detections.started),
         "detections_reconditioned": str(snap.detections.reconditioned),
         "objects_forgotten": str(snap.detections.forgotten),
+        "objects_confirmed": str(snap.detections.confirmed),
+        "objects_unconfirmed_removed": str(snap.detections.unconfirmed),
+        "duplicates_removed": str(snap.detections.duplicates),
         "detections_dropped": str(snap.detections.dropped.total()),
         "detections_dropped_by_reason": "; ".join(
             f"{reason}: {count}" for reason, count in sorted(snap.detections.dropped.items())

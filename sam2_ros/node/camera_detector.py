@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sam2_ros.engine import TrackResult
 from sam2_ros.messages.detections import detection_message
 from sam2_ros.tracking.association import IGNORED_CLASS, IGNORED_LOW_SCORE, SKIPPED_MAX_OBJECTS
 from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
+from sam2_ros.tracking.duplicates import duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_text
 from sam2_ros.tracking.statistics import CameraStatistics
 
@@ -45,6 +47,14 @@ class CameraDetector:
         if pushed is not None:
             self._report(pushed)
 
+    def frame_tracked(self, result: TrackResult) -> TrackResult:
+        """A frame was tracked (tracking thread): remove duplicates, log and count them; the
+        frame's published objects."""
+        for duplicate in self.objects.frame_tracked(result):
+            self._stats.record_duplicate()
+            self._info(f"camera {self._camera}: {duplicate_text(duplicate)}")
+        return self.objects.published(result)
+
     def apply_due(self) -> None:
         """Apply the messages whose frame was tracked (tracking thread)."""
         for outcome in self.objects.apply_due():
@@ -56,7 +66,7 @@ class CameraDetector:
         if outcome.problem:
             self._log_problem(f"{where} dropped: {outcome.problem}", False)
             return
-        for change in outcome.changes(self.objects.settings.forget_after):
+        for change in outcome.changes(self.objects.settings):
             self._info(f"{where} {change}")
         problems = {r: n for r, n in outcome.dropped.items() if r not in NOT_WORTH_A_WARNING}
         if problems:

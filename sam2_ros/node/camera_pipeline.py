@@ -120,7 +120,9 @@ class CameraPipeline:
         self.detector = (
             CameraDetector(
                 config.name,
-                DetectedObjects(self.predictor, self.labels, self.tracked, params.detection),
+                DetectedObjects(
+                    self.predictor, self.labels, self.tracked, params.detection, params.duplicates
+                ),
                 self.stats,
                 node.get_logger().info,
                 log_problem,
@@ -208,10 +210,19 @@ class CameraPipeline:
         if self.detector is not None:
             self.detector.objects.removed(object_id)
 
+    @property
+    def published_ids(self) -> list[int]:
+        """The objects the camera publishes: every tracked one but the detector's tentative
+        ones."""
+        if self.detector is None:
+            return self.predictor.object_ids
+        return self.detector.objects.published_ids
+
     def save_objects(self, path: Path) -> list[int]:
-        """Write the objects (memories, ids, labels) to ``path``; their ids."""
-        self.predictor.save_objects(path, self.labels)
-        return self.predictor.object_ids
+        """Write the published objects (memories, ids, labels) to ``path``; their ids."""
+        ids = self.published_ids
+        self.predictor.save_objects(path, self.labels, object_ids=ids)
+        return ids
 
     def restore_objects(self, saved: SavedObjects) -> list[int]:
         """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
@@ -350,7 +361,7 @@ class CameraPipeline:
         engine_s = time.perf_counter() - started
         self.tracked.add(stamp_ns(message.header.stamp), result.frame_index)
         if self.detector is not None:
-            self.detector.objects.frame_tracked(result)
+            result = self.detector.frame_tracked(result)
         self._publish(message.header, rgb, result)
         if self.depth is not None:
             self.depth.publish(message.header, result, self.labels, self.camera_info)

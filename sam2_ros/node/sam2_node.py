@@ -492,7 +492,7 @@ class Sam2Node(LifecycleNode):
         except (PromptError, ObjectNameError, OSError) as err:
             response.success, response.message = False, f"not saved: {err}"
             return response
-        response.object_ids = [i for camera in cameras for i in camera.predictor.object_ids]
+        response.object_ids = [i for camera in cameras for i in camera.published_ids]
         response.success, response.message = True, saved
         return response
 

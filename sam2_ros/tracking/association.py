@@ -1,20 +1,27 @@
 """Detections against tracked objects on one frame: which detection is which object, which
-objects to re-prompt, which detections start objects, which detector-made objects to forget.
+objects to re-prompt, which detections start objects, which new objects are confirmed or
+removed, which detector-made objects to forget.
 
-A pure function of (detections, the objects' mask boxes on the detection's frame, settings)
-returning an :class:`AssociationPlan` that the caller carries out (prompts and removals), as SAM
-3's video pipeline joins its detector and tracker (``_associate_det_trk``, ``_process_hotstart``,
-``_recondition_masklets``):
+A pure function of (detections, the objects' masks and mask boxes on the detection's frame,
+settings) returning an :class:`AssociationPlan` that the caller carries out (prompts and
+removals), as SAM 3's video pipeline joins its detector and tracker (``_associate_det_trk``,
+``_process_hotstart``, ``_recondition_masklets``):
 
 * every detection is checked first; a box that is not finite, has no area, lies off the image or
   is rotated is refused with the reason, and detections of classes not allowed are ignored;
-* detections and objects are paired one to one maximising the total IoU of the pairs with IoU at
-  least ``match_iou`` (``scipy.optimize.linear_sum_assignment``); an object with a label pairs only
-  with detections of its class, an object without one pairs with any and adopts the class;
-* a paired object whose box disagrees with its detection (IoU below ``recondition_iou``) and whose
-  detection is confident is re-prompted with the detection's box, at most once every
-  ``recondition_frames`` tracked frames;
-* an unpaired confident detection starts an object, while there is room for one;
+* detections and objects are paired one to one maximising the total IoU of the detection's box
+  with the object's *mask* (``match_on`` box: the mask's box, as before) over the pairs with IoU
+  at least ``match_iou``
+  (``scipy.optimize.linear_sum_assignment``): a mask with a thin leak onto a neighbouring surface
+  still pairs with its detection, a box over another object does not; an object with a label
+  pairs only with detections of its class, an object without one pairs with any and adopts it;
+* a paired object whose mask box disagrees with its detection (IoU below ``recondition_iou``:
+  a leak, a drift) and whose detection is confident is re-prompted with the detection's box, at
+  most once every ``recondition_frames`` tracked frames;
+* an unpaired confident detection starts an object, while there is room for one; that object is
+  tentative (tracked, not published) until it has been paired, with a box that agrees with its
+  mask's box (IoU at least ``recondition_iou``), in ``confirm_hits`` of the first
+  ``confirm_window`` detection messages since its start (the start counts as one), else removed;
 * an object started by detections that no detection paired with in ``forget_after`` consecutive
   detection messages is forgotten (objects started by clicks or services never are).
 """
@@ -30,6 +37,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sam2_ros.geometry.boxes import Box, box_iou
+from sam2_ros.tracking.mask_overlap import MaskGrid
 
 #: Why a detection was neither paired nor used to start an object.
 REFUSED_NOT_FINITE = "box not finite"
@@ -74,6 +82,15 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Birth:
+    """A tentative object's record since its start: detection messages applied (the start
+    counts as one) and those in which a detection paired with it (the start counts as one)."""
+
+    hits: int = 1
+    messages: int = 1
+
+
+@dataclass(frozen=True)
 class TrackedObject:
     """A tracked object as a detection message on one frame sees it."""
 
@@ -83,6 +100,7 @@ class TrackedObject:
     from_detections: bool  # started by a detection (only those are ever forgotten)
     unmatched: int = 0  # consecutive detection messages no detection paired with it
     last_prompted: int | None = None  # tracked frame of its last detection prompt
+    birth: Birth | None = None  # None: confirmed (published)
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,9 @@ class AssociationSettings:
     recondition_frames: int = 16
     forget_after: int = 30  # 0: never
     max_objects: int = 16
+    confirm_hits: int = 3  # 1: objects are published from their start
+    confirm_window: int = 5
+    match_on: str = "mask"  # what a detection's box is measured against: "mask" or "box"
 
 
 @dataclass(frozen=True)
@@ -104,7 +125,8 @@ class Match:
 
     detection: int  # index in the message
     object_id: int
-    iou: float
+    iou: float  # of the detection's box with the object's mask (match_on box: its box)
+    agreement: float  # IoU of the detection's box with the object's mask box
     adopt_label: str | None  # the detection's class, for an object that had no label
     recondition: bool  # re-prompt the object with the detection's box
 
@@ -116,6 +138,9 @@ class AssociationPlan:
     matches: list[Match] = field(default_factory=list)
     start: list[int] = field(default_factory=list)  # detections that start objects
     forget: list[int] = field(default_factory=list)  # object ids
+    confirm: list[int] = field(default_factory=list)  # tentative objects now published
+    reject: list[int] = field(default_factory=list)  # tentative objects never confirmed: remove
+    births: dict[int, Birth] = field(default_factory=dict)  # still tentative -> new record
     unmatched: dict[int, int] = field(default_factory=dict)  # detector object id -> new count
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> detections
     refused: list[tuple[int, str]] = field(default_factory=list)  # detection index, reason
@@ -146,18 +171,18 @@ def box_problem(detection: Detection, width: int, height: int) -> str | None:
 def associate(
     detections: Sequence[Detection],
     objects: Sequence[TrackedObject],
+    masks: MaskGrid,
     frame_index: int,
-    image_size: tuple[int, int],
     settings: AssociationSettings,
     object_count: int | None = None,
 ) -> AssociationPlan:
-    """The plan for one detection message on tracked frame ``frame_index`` of an image of
-    ``image_size`` (width, height). ``objects`` are the objects tracked on that frame;
+    """The plan for one detection message on tracked frame ``frame_index``. ``objects`` are the
+    objects tracked on that frame, ``masks`` their masks there (row ``i`` is ``objects[i]``'s);
     ``object_count`` all objects tracked now (default: as many), for ``max_objects``."""
     plan = AssociationPlan()
     usable = []
     for index, detection in enumerate(detections):
-        problem = box_problem(detection, *image_size)
+        problem = box_problem(detection, *masks.size)
         if problem is not None:
             plan.refused.append((index, problem))
             plan.dropped[problem] += 1
@@ -165,32 +190,44 @@ def associate(
             plan.dropped[IGNORED_CLASS] += 1
         else:
             usable.append(index)
-    candidates = [obj for obj in objects if obj.box is not None]
-    pairs = _pairs(detections, usable, candidates, settings.match_iou)
+    pairs = _pairs(detections, usable, objects, masks, settings)
     paired = set()
     for index, obj, iou in pairs:
         detection = detections[index]
         since = None if obj.last_prompted is None else frame_index - obj.last_prompted
+        agreement = _box_agreement(detection.box, obj.box)
         plan.matches.append(
             Match(
                 detection=index,
                 object_id=obj.object_id,
                 iou=iou,
+                agreement=agreement,
                 adopt_label=None if obj.label else detection.class_id,
-                recondition=iou < settings.recondition_iou
+                recondition=agreement < settings.recondition_iou
                 and detection.score >= settings.min_score
                 and (since is None or since >= settings.recondition_frames),
             )
         )
         paired.add(index)
     matched = {m.object_id for m in plan.matches}
-    for obj in (o for o in objects if o.from_detections):
+    # a tentative object is confirmed by detections of what it tracks: boxes that agree with its
+    # mask's box, not a box of something passing over it
+    agreeing = {m.object_id for m in plan.matches if m.agreement >= settings.recondition_iou}
+    for obj in (o for o in objects if o.birth is not None):
+        birth = Birth(obj.birth.hits + (obj.object_id in agreeing), obj.birth.messages + 1)
+        if birth.hits >= settings.confirm_hits:
+            plan.confirm.append(obj.object_id)
+        elif birth.messages >= settings.confirm_window:
+            plan.reject.append(obj.object_id)
+        else:
+            plan.births[obj.object_id] = birth
+    for obj in (o for o in objects if o.from_detections and o.object_id not in plan.reject):
         count = 0 if obj.object_id in matched else obj.unmatched + 1
         plan.unmatched[obj.object_id] = count
         if settings.forget_after and count >= settings.forget_after:
             plan.forget.append(obj.object_id)
     tracked = len(objects) if object_count is None else object_count
-    room = settings.max_objects - tracked + len(plan.forget)
+    room = settings.max_objects - tracked + len(plan.forget) + len(plan.reject)
     for index in (i for i in usable if i not in paired):
         if detections[index].score < settings.min_score:
             plan.dropped[IGNORED_LOW_SCORE] += 1
@@ -201,21 +238,32 @@ def associate(
     return plan
 
 
+def _box_agreement(box: Box, mask_box: Box | None) -> float:
+    """IoU of a detection's box with an object's mask box (0 for an empty mask)."""
+    if mask_box is None:
+        return 0.0
+    return float(box_iou(np.array([box], np.float64), np.array([mask_box], np.float64))[0, 0])
+
+
 def _pairs(
     detections: Sequence[Detection],
     usable: list[int],
-    objects: list[TrackedObject],
-    match_iou: float,
+    objects: Sequence[TrackedObject],
+    masks: MaskGrid,
+    settings: AssociationSettings,
 ) -> list[tuple[int, TrackedObject, float]]:
     """The one-to-one pairing of the usable detections with the objects that maximises the total
-    IoU over pairs allowed by class with IoU >= ``match_iou``."""
+    IoU of boxes with masks (``match_on`` box: with the masks' boxes) over pairs allowed by class
+    with IoU >= ``match_iou``."""
     if not usable or not objects:
         return []
-    iou = box_iou(
-        np.array([detections[i].box for i in usable], np.float64),
-        np.array([obj.box for obj in objects], np.float64),
-    )
-    allowed = iou >= match_iou
+    boxes = np.array([detections[i].box for i in usable], np.float64)
+    if settings.match_on == "box":
+        mask_boxes = [obj.box if obj.box is not None else (0.0, 0.0, 0.0, 0.0) for obj in objects]
+        iou = box_iou(boxes, np.array(mask_boxes, np.float64))
+    else:
+        iou = masks.box_ious(boxes)
+    allowed = iou >= settings.match_iou
     for column, obj in enumerate(objects):
         if obj.label:
             allowed[:, column] &= [detections[i].class_id == obj.label for i in usable]

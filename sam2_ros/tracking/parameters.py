@@ -13,12 +13,16 @@ from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.paths import model_dir
 from sam2_ros.tracking.association import AssociationSettings
+from sam2_ros.tracking.duplicates import DuplicateSettings
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 
 AUTO = "auto"
 
-#: The defaults of the ``detection_*`` parameters (the bag tool's flags share them).
+#: The defaults of the ``detection_*`` and ``duplicate_*`` parameters (the bag tool's flags share
+#: them).
 _DETECTION = AssociationSettings()
+_DUPLICATES = DuplicateSettings()
+MATCH_ON = ("mask", "box")
 
 # name -> (default, description); ranges are added below where they apply.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -106,8 +110,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "detection_match_iou": (
         _DETECTION.match_iou,
-        "A detection pairs with an object when its box and the object's mask box overlap at "
-        "least this much (IoU).",
+        "A detection pairs with an object when its box and the object's mask overlap at least "
+        "this much (IoU of the box's and the mask's pixels).",
+    ),
+    "detection_match_on": (
+        _DETECTION.match_on,
+        "What a detection's box is measured against for pairing: mask (the object's mask "
+        "pixels: a mask with a thin leak still pairs) or box (the mask's bounding box).",
     ),
     "detection_recondition_iou": (
         _DETECTION.recondition_iou,
@@ -122,6 +131,26 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         _DETECTION.forget_after,
         "An object started by detections is removed after this many consecutive detection "
         "messages without a detection paired with it; 0 = never. Clicked objects stay.",
+    ),
+    "detection_confirm_hits": (
+        _DETECTION.confirm_hits,
+        "An object started by detections is tentative (tracked, on no output) until detections "
+        "paired with it in this many of the first detection_confirm_window messages since its "
+        "start (the start counts); else it is removed. 1 = published at once.",
+    ),
+    "detection_confirm_window": (
+        _DETECTION.confirm_window,
+        "Detection messages (the start included) within which a new object must be confirmed.",
+    ),
+    "duplicate_iou": (
+        _DUPLICATES.iou,
+        "Two published objects whose masks overlap at least this much (IoU) on duplicate_frames "
+        "consecutive tracked frames are one: the detector's (else the younger) is removed.",
+    ),
+    "duplicate_frames": (
+        _DUPLICATES.frames,
+        "Consecutive tracked frames two objects must overlap before one is removed; 0 = never. "
+        "Clicked objects are never removed for this.",
     ),
     "rviz_click_topic": (
         "/clicked_point",
@@ -240,6 +269,7 @@ class NodeParams:
     load_objects_on_activate: str
     save_objects_on_deactivate: str
     detection: AssociationSettings
+    duplicates: DuplicateSettings
 
 
 def _one_of(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -411,12 +441,13 @@ def parse(values: dict[str, Any]) -> NodeParams:
         max_points_per_object=int(values["max_points_per_object"]),
         load_objects_on_activate=str(values["load_objects_on_activate"]),
         save_objects_on_deactivate=str(values["save_objects_on_deactivate"]),
-        detection=_association_settings(values),
+        detection=association_settings(values),
+        duplicates=duplicate_settings(values),
     )
 
 
-def _association_settings(values: dict[str, Any]) -> AssociationSettings:
-    """The ``detection_*`` parameters, validated."""
+def association_settings(values: dict[str, Any]) -> AssociationSettings:
+    """The ``detection_*`` parameters (and ``max_objects``), validated."""
     for name in ("detection_min_score", "detection_recondition_iou"):
         if not 0.0 <= float(values[name]) <= 1.0:
             raise ParameterError(f"{name} must be in [0, 1], got {values[name]}")
@@ -433,6 +464,13 @@ def _association_settings(values: dict[str, Any]) -> AssociationSettings:
         raise ParameterError(
             f"detection_forget_after must be >= 0, got {values['detection_forget_after']}"
         )
+    match_on = _one_of("detection_match_on", values["detection_match_on"], MATCH_ON)
+    hits, window = int(values["detection_confirm_hits"]), int(values["detection_confirm_window"])
+    if not 1 <= hits <= window:
+        raise ParameterError(
+            "detection_confirm_hits must be >= 1 and at most detection_confirm_window, got "
+            f"{hits} of {window}"
+        )
     return AssociationSettings(
         min_score=float(values["detection_min_score"]),
         classes=frozenset(c for c in values["detection_classes"] if c),
@@ -441,7 +479,19 @@ def _association_settings(values: dict[str, Any]) -> AssociationSettings:
         recondition_frames=int(values["detection_recondition_frames"]),
         forget_after=int(values["detection_forget_after"]),
         max_objects=int(values["max_objects"]),
+        confirm_hits=hits,
+        confirm_window=window,
+        match_on=match_on,
     )
+
+
+def duplicate_settings(values: dict[str, Any]) -> DuplicateSettings:
+    """The ``duplicate_*`` parameters, validated."""
+    if not 0.0 < float(values["duplicate_iou"]) <= 1.0:
+        raise ParameterError(f"duplicate_iou must be in (0, 1], got {values['duplicate_iou']}")
+    if int(values["duplicate_frames"]) < 0:
+        raise ParameterError(f"duplicate_frames must be >= 0, got {values['duplicate_frames']}")
+    return DuplicateSettings(float(values["duplicate_iou"]), int(values["duplicate_frames"]))
 
 
 def resolve_checkpoint(checkpoint: str, model_cfg: str) -> Path | None:

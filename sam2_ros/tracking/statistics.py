@@ -26,6 +26,9 @@ class DetectionCounts:
     started: int = 0
     reconditioned: int = 0
     forgotten: int = 0  # objects
+    confirmed: int = 0  # tentative objects published
+    unconfirmed: int = 0  # tentative objects removed, never published
+    duplicates: int = 0  # objects removed as a duplicate of another
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> detections
 
     def add(self, outcome: DetectionOutcome) -> None:
@@ -35,6 +38,8 @@ class DetectionCounts:
         self.started += len(outcome.started)
         self.reconditioned += len(outcome.reconditioned)
         self.forgotten += len(outcome.forgotten)
+        self.confirmed += len(outcome.confirmed)
+        self.unconfirmed += len(outcome.unconfirmed)
         self.dropped.update(outcome.dropped)
 
 
@@ -110,6 +115,11 @@ class CameraStatistics:
         """What a detection message did (or why it was dropped)."""
         with self._lock:
             self._detections.add(outcome)
+
+    def record_duplicate(self) -> None:
+        """An object was removed as a duplicate of another."""
+        with self._lock:
+            self._detections.duplicates += 1
 
     def record_bad_frame(self) -> None:
         """A frame that could not be decoded or tracked."""

@@ -440,24 +440,34 @@ def test_the_bag_tool_loads_no_more_of_rclpy_than_serialization(scene, checkpoin
     assert set(loaded) <= set(serialization), set(loaded) - set(serialization)
 
 
-def write_detector_bag(path: Path, scene, storage: StoragePlugin) -> Path:
-    """Eight frames and a detector two frames late: its boxes of frame 2 (the crate, the ball)
+def write_detector_bag(
+    path: Path, scene, storage: StoragePlugin, frames: int = 8, detect=None
+) -> Path:
+    """``frames`` frames, each followed by what ``detect(index)`` returns (a Detection2DArray
+    or None); by default a detector two frames late: its boxes of frame 2 (the crate, the ball)
     recorded just after frame 4."""
+
+    def late(index: int) -> Detection2DArray | None:
+        if index != 4:
+            return None
+        message = Detection2DArray(header=_header(2))
+        message.detections = [
+            box_detection(scene.box(name, 2), name, 0.9) for name in ("crate", "ball")
+        ]
+        return message
+
     typestore = sam2_ros_typestore()
     with Writer(path, version=9, storage_plugin=storage) as writer:
         raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
         detector = writer.add_connection(
             "/detector/detections", "vision_msgs/msg/Detection2DArray", typestore=typestore
         )
-        for index in range(8):
+        for index in range(frames):
             time_ns = T0_NS + index * PERIOD_NS
             image = array_to_image_msg(scene.frame(index), "rgb8", _header(index))
             writer.write(raw, time_ns, serialize_message(image))
-            if index == 4:
-                message = Detection2DArray(header=_header(2))
-                message.detections = [
-                    box_detection(scene.box(name, 2), name, 0.9) for name in ("crate", "ball")
-                ]
+            message = (detect or late)(index)
+            if message is not None:
                 writer.write(detector, time_ns + 1_000_000, serialize_message(message))
     return path
 
@@ -471,7 +481,7 @@ def test_recorded_detections_drive_the_offline_run(scene, checkpoint_path, tmp_p
             *["bag", str(bag), str(output), "--image-topic", RAW],
             *["--detections-topic", "/detector/detections"],
             *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
-            *["--device", "cpu"],
+            *["--device", "cpu", "--detection-confirm-hits", "1", "--duplicate-frames", "0"],
         ]
     )
     assert code == 0
@@ -493,6 +503,48 @@ def test_recorded_detections_drive_the_offline_run(scene, checkpoint_path, tmp_p
         ("1", "crate"),
         ("2", "ball"),
     ]
+
+
+def test_a_ghost_is_absent_from_the_output_and_a_confirmed_object_present(
+    scene, checkpoint_path, tmp_path
+):
+    """The rules at their defaults: a one-message ghost and a crate whose detections cover its
+    mask (random weights: about the whole frame) start together; the crate is published from
+    its third message on, the ghost never."""
+    whole = (0.0, 0.0, float(scene.width), float(scene.height))
+
+    def detect(index: int) -> Detection2DArray:
+        message = Detection2DArray(header=_header(index))
+        message.detections = [box_detection(whole, "crate", 0.9)]
+        if index == 0:
+            message.detections.append(box_detection((2.0, 2.0, 22.0, 18.0), "ghost", 0.9))
+        return message
+
+    bag = write_detector_bag(tmp_path / "ghost", scene, StoragePlugin.MCAP, 10, detect)
+    output = tmp_path / "out"
+    code = cli_main(
+        [
+            *["bag", str(bag), str(output), "--image-topic", RAW],
+            *["--detections-topic", "/detector/detections"],
+            *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
+            *["--device", "cpu"],
+        ]
+    )
+    assert code == 0
+    outputs = read_outputs(output)
+    ids = [[o.object_id for o in m.objects] for m in masks_by_frame(outputs)]
+    # messages are applied after their frame is written: the third one confirms the crate
+    assert ids == [[]] * 3 + [[1]] * 7
+    for topic, msg_type in (
+        ("/sam2/camera/occlusion", OcclusionScores),
+        ("/sam2/camera/object_pointers", ObjectPointers),
+    ):
+        written = [deserialize_message(raw, msg_type) for _, raw in outputs[topic]]
+        assert [list(m.object_ids) for m in written] == ids
+    found = [
+        deserialize_message(raw, Detection2DArray) for _, raw in outputs["/sam2/camera/detections"]
+    ]
+    assert [[d.id for d in m.detections] for m in found] == [[str(i) for i in f] for f in ids]
 
 
 def test_a_missing_detections_topic_is_named(scene, checkpoint_path, tmp_path, capsys):

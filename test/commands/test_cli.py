@@ -127,7 +127,24 @@ def test_bench_times_association(tmp_path):
     results, _ = bench(tmp_path, "--association", "--objects", "16", "--frames", "5")
     assert results["mode"] == "association" and results["detections_per_message"] == 50
     assert 0 < results["association_ms_median"] <= results["association_ms_p95"]
+    assert 0 < results["rules_per_frame_ms_median"] <= results["rules_per_frame_ms_p95"]
     assert results["matched_per_message_median"] > 8  # most jittered boxes pair
+
+
+@pytest.mark.parametrize("seed", ["0", "7"])
+def test_the_tracking_scenario_scores_the_rules(tmp_path, seed):
+    out = tmp_path / "scenario.json"
+    done = sam2_ros("bench", "--tracking-scenario", "--scenario-seed", seed, "--json", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(out.read_text())
+    assert set(runs) == {"with_rules", "without_rules"}
+    keys = {"hota", "deta", "assa", "idf1", "id_switches", "ghosts_published", "duplicate_ids"}
+    assert keys <= set(runs["with_rules"]) and keys <= set(runs["without_rules"])
+    rules, none = runs["with_rules"], runs["without_rules"]
+    assert rules["ghosts_published"] == 0 and rules["duplicate_ids"] == 0
+    assert none["ghosts_published"] > 0 and none["duplicate_ids"] > 0
+    assert rules["hota"] > none["hota"] and rules["idf1"] > none["idf1"]
+    assert f"--scenario-seed {seed}" in done.stdout
 
 
 def test_bench_runs_the_node_with_a_detector(tmp_path):
@@ -145,6 +162,7 @@ def test_bench_runs_the_node_with_a_detector(tmp_path):
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--node", "--compare-official"], "choose one of --compare-official, --node"),
         (["--detector"], "--detector, --rate and --depth go with --node"),
+        (["--association", "--tracking-scenario"], "choose one of"),
         (["--rate", "15"], "--detector, --rate and --depth go with --node"),
         (["--node", "--rate", "0"], "--rate: must be above 0"),
         (["--late-prompt", "0"], "--late-prompt: must be at least 1"),

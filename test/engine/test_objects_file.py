@@ -230,3 +230,20 @@ def test_loading_replaces_objects_and_continues_numbering(saved, tracking, scene
     result = predictor.track(scene.frame(3))
     assert result.frame_index == 3 and result.object_ids == [1, 2]
     assert predictor.add_prompt(points=[scene.center("pillar", 3)], labels=[1]).object_id == 3
+
+
+def test_some_objects_can_be_saved(small_model, scene, tmp_path):
+    """The node saves only the objects it publishes (not the detector's tentative ones)."""
+    predictor = StreamingPredictor(model=small_model)
+    predictor.track(scene.frame(0))
+    predictor.add_prompt(points=[scene.center("ball", 0)], labels=[1])
+    predictor.add_prompt(box=scene.box("crate", 0))
+    predictor.track(scene.frame(1))
+    path = tmp_path / "some.safetensors"
+    predictor.save_objects(path, {1: "ball", 2: "crate"}, object_ids=[2])
+    again = StreamingPredictor(model=small_model)
+    assert again.load_objects(path) == {2: "crate"} and again.object_ids == [2]
+    result = predictor.result()
+    assert result.select([2]).object_ids == [2] and result.select([1, 2]) is result
+    np.testing.assert_array_equal(result.select([2]).masks, result.masks[1:])
+    assert result.select([]).masks.shape == (0, *result.masks.shape[1:])

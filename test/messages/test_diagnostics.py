@@ -27,6 +27,16 @@ def test_a_tracking_camera_is_ok_and_reports_its_counts():
     assert values["detections_dropped_by_reason"] == "no hypothesis: 1; rotated box: 2"
     assert values["engine_p50_ms"] == "40.0" and values["engine_fps"] == "25.00"
     assert values["received_fps"] == "0.00"  # nothing received from the camera
+    stats.record_duplicate()
+    confirmed = DetectionOutcome(
+        2, 1, frame_index=3, confirmed=[(4, "cup")], unconfirmed=[(5, "x")]
+    )
+    stats.record_detections(confirmed)
+    values = {
+        v.key: v.value for v in camera_status("sam2", "f", "cpu", "bf16", stats.snapshot()).values
+    }
+    assert (values["objects_confirmed"], values["objects_unconfirmed_removed"]) == ("1", "1")
+    assert values["duplicates_removed"] == "1"
 
 
 def test_a_camera_without_frames_warns_with_the_reason():

@@ -1,20 +1,26 @@
 """A detector drives the node over DDS: its Detection2DArray messages, stamped with the frame they
-were computed on, start objects there (late == timely), pair with tracked objects by mask box and
-class, retire the detector's objects it stops seeing, and never disturb tracking when broken.
+were computed on, start objects there (late == timely), pair with tracked objects by mask and
+class, retire the detector's objects it stops seeing, and never disturb tracking when broken; with
+the rules on, new objects are on no output until confirmed and one of two objects on one region
+goes.
 
 Random weights give masks over most of the frame, so every object's box is about the frame: a
 detection pairs with an object when it carries that object's published ``roi`` and class (the
-"keepers" below keep the detector's objects paired), and a small box pairs with nothing.
+"keepers" below keep the detector's objects paired), and a small box pairs with nothing. The
+first node runs with the rules off (``detection_confirm_hits: 1``, ``duplicate_frames: 0``):
+those tests are the ones from before the rules, unchanged.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from conftest import Camera, add_prompt, mask_iou, mask_of, start_node, wait_log
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sam2_ros.srv import ObjectsFile
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from sam2_ros.engine import StreamingPredictor
@@ -32,6 +38,8 @@ def setup(client, rosout, tmp_path_factory):
         NODE,
         detection_topics=[TOPIC],
         detection_forget_after=FORGET_AFTER,
+        detection_confirm_hits=1,
+        duplicate_frames=0,
         max_objects=8,
         publish_overlay=False,
     )
@@ -52,6 +60,7 @@ def setup(client, rosout, tmp_path_factory):
         "diagnostics": diagnostics,
         "outputs": outputs,
         "node": node,
+        "name": NODE,
         "applied": 0,  # messages sent that land on a frame
     }
     node.stop()
@@ -76,13 +85,16 @@ def keepers(masks, *labels: str) -> list[Detection2D]:
 
 def applied(setup) -> int:
     """Detection messages the node has applied, as its newest /diagnostics says (0: none yet)."""
+    return int(camera_value(setup, "detection_messages_applied") or 0)
+
+
+def camera_value(setup, key: str) -> str | None:
+    """A value of the node's newest camera status on /diagnostics (None: none yet)."""
     for array in reversed(setup["diagnostics"].messages):
         for status in array.status:
-            if status.name == f"{NODE}: camera":
-                return int(
-                    next(v.value for v in status.values if v.key == "detection_messages_applied")
-                )
-    return 0
+            if status.name == f"{setup['name']}: camera":
+                return next(v.value for v in status.values if v.key == key)
+    return None
 
 
 def send(setup, header, *detections: Detection2D, publisher: str = "reliable") -> None:
@@ -214,4 +226,96 @@ def test_detector_objects_are_forgotten_and_clicked_ones_stay(client, rosout, se
         rosout,
         NODE,
         rf"forgot object \d+ \(bottle\): no detection paired with it in {FORGET_AFTER}",
+    )
+
+
+HYGIENE = "sam2_hygiene"
+
+
+@pytest.fixture(scope="module")
+def hygiene(client, tmp_path_factory):
+    """A node with the rules at their defaults (births confirmed 3 of 5, duplicates removed)."""
+    node = start_node(
+        tmp_path_factory,
+        HYGIENE,
+        image_topics=["/hygiene/image_raw"],
+        detection_topics=["/hygiene/detections"],
+        objects_dir=str(tmp_path_factory.mktemp("objects")),
+    )
+    camera = Camera(client, HYGIENE, "camera", "/hygiene/image_raw")
+    reliable = client.publisher(Detection2DArray, "/hygiene/detections")
+    setup = {
+        "camera": camera,
+        "reliable": reliable,
+        "diagnostics": client.collect(DiagnosticArray, "/diagnostics"),
+        "outputs": client.collect(Detection2DArray, f"/{HYGIENE}/camera/detections"),
+        "name": HYGIENE,
+        "applied": 0,
+    }
+    client.bring_up(HYGIENE)
+    client.wait_for_subscriber(reliable)
+    yield setup
+    node.stop()
+
+
+def on_outputs(setup, header) -> list[set[int]]:
+    """The object ids on every output of the frame with ``header``: masks, occlusion, object
+    pointers, label image, detections."""
+    camera = setup["camera"]
+    masks = camera.masks.wait_stamp(header)
+    label = camera.label_image.wait_stamp(header)
+    pixels = set(np.unique(np.frombuffer(bytes(label.data), np.uint16)).tolist()) - {0}
+    return [
+        {o.object_id for o in masks.objects},
+        set(camera.occlusion.wait_stamp(header).object_ids),
+        set(camera.pointers.wait_stamp(header).object_ids),
+        pixels,
+        {int(d.id) for d in setup["outputs"].wait_stamp(header).detections},
+    ]
+
+
+def test_new_objects_are_on_no_output_until_confirmed(client, rosout, hygiene, scene):
+    camera = hygiene["camera"]
+    width, height = scene.width, scene.height
+    masks = camera.step(scene.frame(0))
+    send(hygiene, masks.header, detection((2.0, 2.0, 22.0, 18.0), "ghost"))
+    wait_log(rosout, HYGIENE, r"started \(tentative\) object\(s\) 1 \(ghost\)")
+    for index in range(1, 5):  # nothing pairs with the ghost again
+        masks = camera.step(scene.frame(index))
+        assert on_outputs(hygiene, masks.header) == [set()] * 5
+        send(hygiene, masks.header)
+    wait_log(rosout, HYGIENE, r"removed unconfirmed object 1 \(ghost\)")
+    assert hygiene["diagnostics"].wait_for(
+        lambda _: camera_value(hygiene, "objects_unconfirmed_removed") == "1", 30
+    )
+    # a real object: its detections cover its mask (random weights: about the whole frame)
+    whole = detection((0.0, 0.0, float(width), float(height)), "crate")
+    masks = camera.step(scene.frame(5))
+    send(hygiene, masks.header, whole)
+    saved = client.call(ObjectsFile, f"/{HYGIENE}/save_objects", ObjectsFile.Request(name="now"))
+    assert saved.success and list(saved.object_ids) == []  # a tentative object is not listed
+    for index in (6, 7):
+        masks = camera.step(scene.frame(index))
+        assert on_outputs(hygiene, masks.header) == [set()] * 5
+        send(hygiene, masks.header, whole)
+    wait_log(rosout, HYGIENE, r"confirmed object\(s\) 2 \(crate\)")
+    masks = camera.step(scene.frame(8))
+    assert on_outputs(hygiene, masks.header) == [{2}] * 5
+    assert hygiene["diagnostics"].wait_for(
+        lambda _: camera_value(hygiene, "objects_confirmed") == "1", 30
+    )
+
+
+def test_two_objects_on_one_region_end_as_one_and_the_clicked_one_stays(
+    client, rosout, hygiene, scene
+):
+    camera = hygiene["camera"]
+    clicked = add_prompt(client, HYGIENE, points=[scene.center("pillar", 8)], labels=[1])
+    assert clicked.success, clicked.message
+    for index in range(9, 9 + 6):  # the two masks cover one region for duplicate_frames (5)
+        masks = camera.step(scene.frame(index))
+    wait_log(rosout, HYGIENE, rf"removed object 2 as a duplicate of object {clicked.object_id}")
+    assert [o.object_id for o in masks.objects] == [clicked.object_id]
+    assert hygiene["diagnostics"].wait_for(
+        lambda _: camera_value(hygiene, "duplicates_removed") == "1", 30
     )

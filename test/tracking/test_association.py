@@ -1,10 +1,12 @@
-"""Detections against tracked objects on constructed boxes: optimal pairing, thresholds, class
-rules, re-prompting rate, forgetting, max_objects and refused boxes."""
+"""Detections against tracked objects on constructed masks: optimal pairing, thresholds, class
+rules, re-prompting rate, forgetting, max_objects, refused boxes; pairing against masks (a thin
+leak, a box over another object, a mask over the whole frame) and confirmed births."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sam2_ros.tracking.association import (
@@ -17,10 +19,12 @@ from sam2_ros.tracking.association import (
     REFUSED_ROTATED,
     SKIPPED_MAX_OBJECTS,
     AssociationSettings,
+    Birth,
     Detection,
     TrackedObject,
     associate,
 )
+from sam2_ros.tracking.mask_overlap import MaskGrid, mask_grid
 
 IMAGE = (640, 480)
 FRAME = 40
@@ -30,20 +34,38 @@ def det(x0, y0, x1, y1, class_id="cup", score=0.9) -> Detection:
     return Detection.from_box((x0, y0, x1, y1), class_id, score)
 
 
-def obj(object_id, box, label="", from_detections=False, unmatched=0, last_prompted=None):
-    return TrackedObject(object_id, box, label, from_detections, unmatched, last_prompted)
+def obj(
+    object_id, box, label="", from_detections=False, unmatched=0, last_prompted=None, birth=None
+):
+    return TrackedObject(object_id, box, label, from_detections, unmatched, last_prompted, birth)
 
 
-def plan_for(detections, objects, **settings):
-    return associate(detections, objects, FRAME, IMAGE, AssociationSettings(**settings))
+def rectangle(box) -> np.ndarray:
+    """The mask filling a box on the image (empty for None)."""
+    mask = np.zeros(IMAGE[::-1], bool)
+    if box is not None:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def grid_of(objects, masks=None) -> MaskGrid:
+    """The objects' masks (rectangles filling their boxes unless given) on the image."""
+    masks = [rectangle(o.box) for o in objects] if masks is None else masks
+    return mask_grid(np.array(masks, bool).reshape(len(objects), *IMAGE[::-1]))
+
+
+def plan_for(detections, objects, masks=None, **settings):
+    settings = AssociationSettings(**settings)
+    return associate(detections, objects, grid_of(objects, masks), FRAME, settings)
 
 
 def test_pairing_maximises_total_iou_where_greedy_does_not():
     """Greedy takes the best pair (A, 1: IoU 1.0) first and leaves B without an object (its IoU
     with 2 is below the threshold): total 1.0. The optimum pairs A with 2 (0.67) and B with 1
     (0.82): total 1.48."""
-    objects = [obj(1, (10, 0, 20, 10)), obj(2, (12, 0, 22, 10))]
-    detections = [det(10, 0, 20, 10), det(9, 0, 19, 10)]
+    objects = [obj(1, (40, 0, 80, 40)), obj(2, (48, 0, 88, 40))]
+    detections = [det(40, 0, 80, 40), det(36, 0, 76, 40)]
     plan = plan_for(detections, objects, match_iou=0.6)
     assert {(m.detection, m.object_id) for m in plan.matches} == {(0, 2), (1, 1)}
     assert sum(m.iou for m in plan.matches) == pytest.approx(8 / 12 + 9 / 11)
@@ -119,10 +141,10 @@ def test_max_objects_skips_starts_and_forgetting_makes_room():
     plan = plan_for(detections, tracked, max_objects=3)
     assert plan.start == [0, 1] and plan.dropped == {SKIPPED_MAX_OBJECTS: 1}
     settings = AssociationSettings(max_objects=3)
-    full = associate(detections, tracked, FRAME, IMAGE, settings, object_count=3)
+    full = associate(detections, tracked, grid_of(tracked), FRAME, settings, object_count=3)
     assert full.start == [] and full.dropped == {SKIPPED_MAX_OBJECTS: 3}
     stale = [obj(1, (400, 400, 450, 450), from_detections=True, unmatched=29)]
-    plan = associate(detections, stale, FRAME, IMAGE, settings, object_count=3)
+    plan = associate(detections, stale, grid_of(stale), FRAME, settings, object_count=3)
     assert plan.forget == [1] and plan.start == [0]
 
 
@@ -146,3 +168,70 @@ def test_unusable_boxes_are_refused_with_the_reason(detection, reason):
     plan = plan_for([detection, det(0, 0, 20, 20)], objects)
     assert plan.refused == [(0, reason)] and plan.dropped == {reason: 1}
     assert [(m.detection, m.object_id) for m in plan.matches] == [(1, 1)]
+
+
+def ellipse(box, leak_to=None) -> np.ndarray:
+    """The ellipse filling a box, with a 3-pixel strip from its centre to ``leak_to`` (x, y)."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.ogrid[: IMAGE[1], : IMAGE[0]]
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+    if leak_to is not None:
+        tx, ty = leak_to
+        for t in np.linspace(0.0, 1.0, 400):
+            x, y = round(cx + t * (tx - cx)), round(cy + t * (ty - cy))
+            mask[y - 1 : y + 2, x] = True
+    return mask
+
+
+def test_a_mask_with_a_thin_leak_pairs_with_its_detection_and_is_reconditioned():
+    """The leak onto a neighbouring surface moves the mask's box to (200, 200, 500, 300): box
+    against mask box IoU 0.33 (today's pairing starts a duplicate), box against mask 0.73."""
+    leaking = obj(1, (200, 200, 500, 300), from_detections=True)
+    masks = [ellipse((200, 200, 300, 300), leak_to=(500, 250))]
+    detection = det(200, 200, 300, 300)
+    plan = plan_for([detection], [leaking], masks)
+    (match,) = plan.matches
+    assert match.iou == pytest.approx(0.73, abs=0.02) and match.recondition
+    assert plan.start == [] and plan.forget == []
+    by_box = plan_for([detection], [leaking], masks, match_on="box")
+    assert by_box.matches == [] and by_box.start == [0]
+
+
+def test_a_box_over_another_object_does_not_pair_with_a_leaking_mask():
+    """Object 1's mask leaks a thin strip into the region of an object nobody tracks yet: that
+    object's detection overlaps the strip, not the mask, and starts an object."""
+    leaking = obj(1, (100, 100, 380, 200))
+    masks = [ellipse((100, 100, 200, 200), leak_to=(380, 150))]
+    plan = plan_for([det(300, 100, 400, 200)], [leaking], masks)
+    assert plan.matches == [] and plan.start == [0]
+
+
+def test_a_mask_over_the_whole_frame_pairs_with_no_box_inside_it():
+    """Why IoU and not intersection over the smaller area: a mask that spread over the frame
+    contains every box (intersection over the box: 1.0) but shares little with any (IoU 0.03)."""
+    everywhere = obj(1, (0, 0, *IMAGE))
+    plan = plan_for([det(100, 100, 200, 200)], [everywhere], [np.ones(IMAGE[::-1], bool)])
+    assert plan.matches == [] and plan.start == [0]
+
+
+def test_a_new_object_is_confirmed_by_agreeing_detections_within_its_window():
+    box = (100, 100, 200, 200)
+    young = obj(5, box, from_detections=True, birth=Birth(hits=2, messages=3))
+    confirmed = plan_for([det(*box)], [young], confirm_hits=3, confirm_window=5)
+    assert confirmed.confirm == [5] and confirmed.births == {}
+    missed = plan_for([], [young], confirm_hits=3, confirm_window=5)
+    assert missed.births == {5: Birth(hits=2, messages=4)} and missed.reject == []
+    last = obj(5, box, from_detections=True, birth=Birth(hits=2, messages=4))
+    rejected = plan_for([], [last], confirm_hits=3, confirm_window=5)
+    assert rejected.reject == [5] and rejected.forget == [] and 5 not in rejected.unmatched
+    # a box of something passing over it pairs (IoU 0.5 with the mask), but confirms nothing
+    passing = plan_for([det(100, 100, 200, 300)], [young], confirm_hits=3, confirm_window=5)
+    assert passing.matches and passing.confirm == []
+    assert passing.births == {5: Birth(hits=2, messages=4)}
+
+
+def test_a_rejected_object_makes_room_for_a_start():
+    last = obj(5, (0, 0, 40, 40), from_detections=True, birth=Birth(hits=1, messages=4))
+    plan = plan_for([det(300, 300, 360, 360)], [last], max_objects=1, confirm_window=5)
+    assert plan.reject == [5] and plan.start == [0]

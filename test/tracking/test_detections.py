@@ -1,8 +1,13 @@
 """Detection messages driving the engine: they wait for their frame, land on it (late == timely),
-see objects started by earlier late messages, and forget detector objects, not clicked ones.
+see objects started by earlier late messages, and forget detector objects, not clicked ones;
+with the rules on, new objects are published only once confirmed and one of two objects on one
+region goes.
 
 Real SAM 2 modules with seeded random weights at 128 px on the generated scene; random weights
-give masks over most of the frame, so pairing is driven with boxes read back from the engine."""
+give masks over most of the frame, so pairing is driven with boxes read back from the engine
+(which pair with those masks), and a box of the scene's objects pairs with none of them. The
+tests from before the rules run with them off (``confirm_hits`` 1, ``duplicates.frames`` 0),
+which is what the node did then."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from sam2_ros.tracking.detections import (
     DetectedObjects,
     DetectionMessage,
 )
+from sam2_ros.tracking.duplicates import DuplicateSettings
 from sam2_ros.tracking.frame_stamps import TrackedFrames
 
 T0 = 1_000 * 10**9
@@ -39,20 +45,32 @@ def box_detection(box, class_id: str, score: float = 0.9) -> Detection:
 class Stream:
     """A predictor fed the scene, its frames' stamps and its detected objects."""
 
-    def __init__(self, model, scene, **settings):
+    def __init__(self, model, scene, duplicate_frames=0, **settings):
         self.scene = scene
         self.predictor = StreamingPredictor(model=model, max_objects=4, history_frames=HISTORY)
         self.labels: dict[int, str] = {}
         self.tracked = TrackedFrames(HISTORY)
         self.detected = DetectedObjects(
-            self.predictor, self.labels, self.tracked, AssociationSettings(**settings)
+            self.predictor,
+            self.labels,
+            self.tracked,
+            AssociationSettings(**{"confirm_hits": 1, **settings}),
+            DuplicateSettings(frames=duplicate_frames),
         )
+        self.removed: list = []  # duplicates removed after tracked frames
 
     def track(self, index: int):
         result = self.predictor.track(self.scene.frame(index))
         self.tracked.add(stamp(index), result.frame_index)
-        self.detected.frame_tracked(result)
+        self.removed += self.detected.frame_tracked(result)
+        self.published = self.detected.published(result).object_ids
         return self.detected.apply_due()
+
+    def engine_boxes(self, index: int, labels) -> list[Detection]:
+        """Detections of the objects' own mask boxes on frame ``index`` (what pairs with them)."""
+        result = self.predictor.result(self.tracked.find(stamp(index)))
+        masks = zip(result.masks, labels, strict=False)
+        return [box_detection(mask_box(mask), label) for mask, label in masks]
 
     def detect(self, index: int, *detections: Detection):
         assert self.detected.add(DetectionMessage(stamp(index), detections)) is None
@@ -169,3 +187,64 @@ def test_bookkeeping_follows_removals_and_resets(small_model, scene, reset):
     stream.track(1)
     (empty,) = stream.detect(1)
     assert empty.forgotten == []  # the removed object is not forgotten a second time
+
+
+def test_a_one_message_ghost_is_never_published_and_is_removed(small_model, scene):
+    stream = Stream(small_model, scene, confirm_hits=3, confirm_window=5)
+    stream.track(0)
+    (start,) = stream.detect(0, box_detection((4, 4, 40, 40), "ghost"))
+    ((ghost, _),) = start.started
+    outcomes = []
+    for index in range(1, 5):  # four more messages: nothing pairs with the ghost's mask
+        stream.track(index)
+        assert ghost not in stream.published
+        outcomes += stream.detect(index)
+    assert [o.unconfirmed for o in outcomes] == [[], [], [], [(ghost, "ghost")]]
+    assert (
+        ghost not in stream.predictor.object_ids
+        and "removed unconfirmed object" in (outcomes[-1].changes(stream.detected.settings)[0])
+    )
+
+
+def test_a_real_object_is_published_from_its_confirming_message_with_its_first_id(
+    small_model, scene
+):
+    stream = Stream(small_model, scene, confirm_hits=3, confirm_window=5)
+    stream.track(0)
+    (start,) = stream.detect(0, box_detection(scene.box("ball", 0), "ball"))
+    ((ball, _),) = start.started
+    confirmed = []
+    for index in range(1, 4):
+        stream.track(index)
+        assert (ball in stream.published) is bool(confirmed)
+        (outcome,) = stream.detect(index, *stream.engine_boxes(index, ["ball"]))
+        confirmed += outcome.confirmed
+        assert (confirmed == [(ball, "ball")]) is (index >= 2)  # the start and two more hits
+    stream.track(4)
+    assert stream.published == [ball] == stream.predictor.object_ids
+
+
+def test_two_objects_on_one_region_end_as_one_and_the_clicked_one_stays(small_model, scene):
+    stream = Stream(small_model, scene, duplicate_frames=3)
+    stream.track(0)
+    clicked = stream.predictor.add_prompt(points=[scene.center("pillar", 0)], labels=[1])
+    stream.track(1)
+    (outcome,) = stream.detect(1, box_detection(scene.box("crate", 1), "crate"))
+    ((crate, _),) = outcome.started  # published at once (confirm_hits 1); masks both the frame
+    for index in range(2, 5):
+        stream.track(index)
+    (duplicate,) = stream.removed
+    assert (duplicate.removed, duplicate.kept, duplicate.frames) == (crate, clicked.object_id, 3)
+    assert stream.predictor.object_ids == [clicked.object_id] and crate not in stream.labels
+
+
+def test_a_new_object_on_a_published_one_is_removed_before_it_is_published(small_model, scene):
+    stream = Stream(small_model, scene, duplicate_frames=3, confirm_hits=3)
+    stream.track(0)
+    clicked = stream.predictor.add_prompt(points=[scene.center("pillar", 0)], labels=[1])
+    (outcome,) = stream.detect(0, box_detection(scene.box("crate", 0), "crate"))
+    ((crate, _),) = outcome.started
+    stream.track(1)
+    (duplicate,) = stream.removed
+    assert (duplicate.removed, duplicate.frames) == (crate, 0)
+    assert stream.published == stream.predictor.object_ids == [clicked.object_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sam2_ros.tracking.association import AssociationSettings
+from sam2_ros.tracking.duplicates import DuplicateSettings
 from sam2_ros.tracking.parameters import PARAMETERS, ParameterError, parse
 
 
@@ -69,6 +70,11 @@ def test_click_topics_can_be_named_or_disabled():
         ({"detection_recondition_frames": 0}, "detection_recondition_frames must be >= 1"),
         ({"detection_forget_after": -1}, "detection_forget_after must be >= 0"),
         ({"detection_classes": [1, 2]}, "detection_classes must be a list of strs"),
+        ({"detection_confirm_hits": 0}, "detection_confirm_hits must be >= 1 and at most"),
+        ({"detection_confirm_hits": 6}, r"at most detection_confirm_window, got 6 of 5"),
+        ({"detection_match_on": "centre"}, "must be one of mask, box"),
+        ({"duplicate_iou": 0.0}, r"duplicate_iou must be in \(0, 1\]"),
+        ({"duplicate_frames": -1}, "duplicate_frames must be >= 0"),
     ],
 )
 def test_bad_values_are_explained(overrides, message):
@@ -87,15 +93,24 @@ def test_detection_parameters_become_association_settings():
         recondition_frames=16,
         forget_after=30,
         max_objects=16,
+        confirm_hits=3,
+        confirm_window=5,
+        match_on="mask",
     )
+    assert params.duplicates == DuplicateSettings(iou=0.7, frames=5)
     chosen = parse(
         _values(
             detection_topics=["/detector/detections"],
             detection_classes=["cup", "person"],
             detection_forget_after=0,
             max_objects=4,
+            detection_confirm_hits=1,
+            detection_match_on="box",
+            duplicate_frames=0,
         )
     )
+    assert (chosen.detection.confirm_hits, chosen.detection.match_on) == (1, "box")
+    assert chosen.duplicates.frames == 0
     assert chosen.cameras[0].detection_topic == "/detector/detections"
     assert chosen.detection.classes == {"cup", "person"}
     assert (chosen.detection.forget_after, chosen.detection.max_objects) == (0, 4)
