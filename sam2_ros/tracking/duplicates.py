@@ -55,10 +55,10 @@ def mask_ious(masks: np.ndarray) -> np.ndarray:
     :data:`SAMPLE_PIXELS` pixels (0 where both are empty)."""
     count, height, width = masks.shape
     stride = max(1, math.ceil(math.sqrt(height * width / SAMPLE_PIXELS)))
-    sample = masks[:, ::stride, ::stride].reshape(count, -1)
-    # boolean counting, not a float product: BLAS would start a thread pool of its own beside
+    bits = np.packbits(masks[:, ::stride, ::stride].reshape(count, -1), axis=1)
+    # counting bits, not a float product: BLAS would start a thread pool of its own beside
     # torch's on the tracking thread (see sam2_ros.tracking.worker)
-    inter = np.count_nonzero(sample[:, None, :] & sample[None, :, :], axis=-1)
+    inter = np.bitwise_count(bits[:, None, :] & bits[None, :, :]).sum(axis=-1, dtype=np.int64)
     areas = np.diag(inter)
     union = areas[:, None] + areas[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)

@@ -12,7 +12,6 @@ box's edges otherwise.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -27,32 +26,26 @@ MAX_CELL = 15
 
 @dataclass(frozen=True)
 class MaskGrid:
-    """Objects' masks on one frame: ``counts[i, r, c]`` mask pixels of object ``i`` in cell
-    ``(r, c)`` of ``cell`` x ``cell`` pixels, and each mask's area in pixels."""
+    """Objects' masks on one frame, summarised on a grid of ``cell`` x ``cell`` pixel cells:
+    ``integral[i]`` holds, for every grid corner (row-major, ``(rows + 1) x (cols + 1)``), the
+    number of object ``i``'s mask pixels above and left of it; ``areas[i]`` its mask's pixels."""
 
     size: tuple[int, int]  # image width, height
     cell: int
-    counts: np.ndarray  # (objects, rows, cols) float32
+    shape: tuple[int, int]  # grid rows, cols
+    integral: np.ndarray  # (objects, (rows + 1) * (cols + 1)) float64
     areas: np.ndarray  # (objects,) float64
-
-    @functools.cached_property
-    def _integral(self) -> np.ndarray:
-        """``(objects, rows + 1, cols + 1)``: mask pixels above and left of each grid corner."""
-        objects, rows, cols = self.counts.shape
-        integral = np.zeros((objects, rows + 1, cols + 1), np.float64)
-        integral[:, 1:, 1:] = self.counts.cumsum(axis=1).cumsum(axis=2)
-        return integral
 
     def select(self, rows: list[int]) -> MaskGrid:
         """The grid of some of the objects (in that order)."""
         keep = np.array(rows, dtype=np.intp)
-        return MaskGrid(self.size, self.cell, self.counts[keep], self.areas[keep])
+        return MaskGrid(self.size, self.cell, self.shape, self.integral[keep], self.areas[keep])
 
     def box_ious(self, boxes: np.ndarray) -> np.ndarray:
         """``(boxes, objects)``: IoU of each box ``(x_min, y_min, x_max, y_max)`` (pixels; the
         part inside the image counts) with each object's mask."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        objects = self.counts.shape[0]
+        objects = self.integral.shape[0]
         if boxes.shape[0] == 0 or objects == 0:
             return np.zeros((boxes.shape[0], objects))
         width, height = self.size
@@ -66,17 +59,17 @@ class MaskGrid:
     def _mass(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``(boxes, objects)``: mask pixels in ``[0, x) x [0, y)``, the density uniform within
         a cell (bilinear in the integral between its corners)."""
-        integral = self._integral
-        rows, cols = integral.shape[1] - 1, integral.shape[2] - 1
+        rows, cols = self.shape
         u, v = np.minimum(x / self.cell, cols), np.minimum(y / self.cell, rows)
         c0 = np.minimum(np.floor(u).astype(int), cols - 1)
         r0 = np.minimum(np.floor(v).astype(int), rows - 1)
-        fu, fv = (u - c0)[:, None], (v - r0)[:, None]
-        corner = integral[:, r0, c0].T, integral[:, r0, c0 + 1].T
-        lower = integral[:, r0 + 1, c0].T, integral[:, r0 + 1, c0 + 1].T
-        top = corner[0] + fu * (corner[1] - corner[0])
-        bottom = lower[0] + fu * (lower[1] - lower[0])
-        return top + fv * (bottom - top)
+        corner = r0 * (cols + 1) + c0  # each box's top-left grid corner
+        near = [corner, corner + 1, corner + cols + 1, corner + cols + 2]
+        values = np.take(self.integral, near, axis=1)  # (objects, 4, boxes)
+        fu, fv = (u - c0)[None, :], (v - r0)[None, :]
+        top = values[:, 0] + fu * (values[:, 1] - values[:, 0])
+        bottom = values[:, 2] + fu * (values[:, 3] - values[:, 2])
+        return (top + fv * (bottom - top)).T
 
 
 def cell_size(width: int, height: int) -> int:
@@ -86,14 +79,16 @@ def cell_size(width: int, height: int) -> int:
 
 def mask_grid(masks: np.ndarray) -> MaskGrid:
     """Summarise ``(objects, H, W)`` boolean masks on a grid (OpenCV's area resize of each mask
-    with ``cell**2`` per pixel: each cell's mean is its exact pixel count)."""
+    with ``cell**2`` per pixel: each cell's mean is its exact pixel count; then its integral)."""
     objects, height, width = masks.shape
     cell = cell_size(width, height)
     rows, cols = math.ceil(height / cell), math.ceil(width / cell)
-    counts = np.zeros((objects, rows, cols), np.float32)
+    integral = np.zeros((objects, (rows + 1) * (cols + 1)))
     for index, mask in enumerate(masks):
         pixels = mask.view(np.uint8) * np.uint8(cell * cell)
         if (rows * cell, cols * cell) != (height, width):
             pixels = np.pad(pixels, ((0, rows * cell - height), (0, cols * cell - width)))
-        counts[index] = cv2.resize(pixels, (cols, rows), interpolation=cv2.INTER_AREA)
-    return MaskGrid((width, height), cell, counts, counts.sum(axis=(1, 2), dtype=np.float64))
+        counts = cv2.resize(pixels, (cols, rows), interpolation=cv2.INTER_AREA)
+        integral[index] = cv2.integral(counts, sdepth=cv2.CV_64F).reshape(-1)
+    areas = integral[:, -1].copy()  # the bottom-right corner: every pixel
+    return MaskGrid((width, height), cell, (rows, cols), integral, areas)
