@@ -22,36 +22,32 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
-from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts
+from sam2_ros.commands.bag_cameras import BagCamera, bag_cameras
+from sam2_ros.commands.bag_depth import CAMERA_INFO_TYPE, BagLifter
+from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts, prompts_for
+from sam2_ros.commands.bag_settings import output_custom_data, settings_hash
 from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
     ModelConfigError,
     PromptError,
+    Sam2Model,
     StreamingPredictor,
     TrackResult,
+    load_model,
 )
-from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.detections import detection_message, to_detection_array
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
-from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d_msg
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
 from sam2_ros.paths import package_share
 from sam2_ros.tracking.association import AssociationSettings
-from sam2_ros.tracking.depth_pairing import DepthBuffer
 from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
 from sam2_ros.tracking.duplicates import DuplicateSettings, duplicate_text
 from sam2_ros.tracking.frame_stamps import TrackedFrames, stamp_ns, stamp_text
-from sam2_ros.tracking.parameters import (
-    MATCH_ON,
-    association_settings,
-    duplicate_settings,
-    image_topic_base,
-)
+from sam2_ros.tracking.parameters import MATCH_ON, association_settings, duplicate_settings
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
 OBJECTS_3D_TYPE = "sam2_ros/msg/Objects3D"
 OUTPUT_TYPES = {
@@ -104,9 +100,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``sam2-ros bag``."""
     parser.add_argument("input", type=Path, help="input ROS 2 bag (folder, .db3 or .mcap)")
     parser.add_argument("output", type=Path, help="output bag folder (must not exist)")
-    parser.add_argument("--image-topic", required=True, help="Image or CompressedImage topic")
+    add_options(parser)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """What to track and how: the options ``sam2-ros bag`` and ``sam2-ros bags`` share."""
+    parser.add_argument(
+        "--image-topic",
+        action="append",
+        required=True,
+        help="Image or CompressedImage topic; repeat it for more cameras, each tracked apart",
+    )
+    parser.add_argument(
+        "--camera-name",
+        action="append",
+        help="name in output topics, one per --image-topic (default: camera for one topic, "
+        "else derived from the topics: /front/image_raw -> front)",
+    )
     parser.add_argument("--prompts", type=Path, help="prompts YAML (see config/bag_prompts.yaml)")
-    parser.add_argument("--camera-name", default="camera", help="name in output topics")
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="SAM 2 .pt checkpoint")
     parser.add_argument("--image-size", type=int, help="SAM 2 resolution (default: model's)")
@@ -120,10 +131,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--occlusion-threshold", type=float, default=0.5)
     parser.add_argument("--max-objects", type=int, default=DEFAULTS.max_objects)
     parser.add_argument(
-        "--depth-topic", help="registered depth Image topic: also write /sam2/<camera>/objects_3d"
+        "--depth-topic",
+        action="append",
+        help="registered depth Image topic: also write /sam2/<camera>/objects_3d "
+        "(per camera, in --image-topic order)",
     )
     parser.add_argument(
         "--camera-info-topic",
+        action="append",
         help="CameraInfo of the colour camera (default: the image topic's sibling camera_info)",
     )
     parser.add_argument("--depth-scale", type=float, default=0.001, help="metres per 16UC1 unit")
@@ -136,8 +151,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-depth-points", type=int, default=20)
     parser.add_argument(
         "--detections-topic",
-        help="vision_msgs/Detection2DArray topic of a recorded detector: its detections start, "
-        "pair with and retire objects as in the node (detection_* parameters)",
+        action="append",
+        help="vision_msgs/Detection2DArray topic of a recorded detector (per camera, in "
+        "--image-topic order): its detections start, pair with and retire objects as in the "
+        "node (detection_* parameters)",
     )
     parser.add_argument("--detection-min-score", type=float, default=DEFAULTS.min_score)
     parser.add_argument(
@@ -156,39 +173,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duplicate-frames", type=int, default=DUPLICATES.frames)
 
 
+#: What stops a bag run with a message: bad options, a bad prompts file, an unusable bag or model.
+RUN_ERRORS = (BagError, PromptsFileError, CheckpointError, ModelConfigError, ValueError)
+
+
 def run(args: argparse.Namespace) -> int:
     """Process the bag; 0 on success, 1 with a message on failure (and no partial output)."""
     if args.output.exists():
         print(f"sam2-ros bag: {args.output} exists already; choose a new output path")
         return 1
     try:
-        settings_of(args)  # bad values stop the run before the model loads
-        prompts = load_prompts(args.prompts) if args.prompts else []
-        predictor = StreamingPredictor(
-            args.model_cfg,
-            args.checkpoint,
-            args.device,
-            args.image_size,
-            args.allow_random_weights,
-            max_objects=args.max_objects,
-            precision=args.precision,
-        )
-        summary = annotate(args, predictor, prompts)
-    except (BagError, PromptsFileError, CheckpointError, ModelConfigError, ValueError) as err:
+        check_options(args)  # bad values stop the run before the model loads
+        model = load_bag_model(args)
+        summary = annotate(args, model, args.input, args.output, settings_hash(args))
+    except RUN_ERRORS as err:
         if args.output.exists():
             shutil.rmtree(args.output)
         print(f"sam2-ros bag: {err}\nno output written")
         return 1
-    frames, seconds, engine = summary["frames"], summary["seconds"], summary["engine_seconds"]
-    print(
-        f"sam2-ros bag: {frames} frames of {args.image_topic} in {seconds:.1f} s "
-        f"({frames / max(seconds, 1e-9):.2f} fps; its engine: "
-        f"{frames / max(engine, 1e-9):.2f} fps, so the tool delivered "
-        f"{engine / max(seconds, 1e-9):.2f} of it), {summary['skipped']} corrupt frames skipped, "
-        f"objects {summary['objects']}{summary['detections']}; wrote {args.output} "
-        f"({', '.join(summary['topics'])})"
-    )
+    topics = ", ".join(summary["topics"])
+    print(f"sam2-ros bag: {summary_text(summary)}; wrote {args.output} ({topics})")
     return 0
+
+
+def summary_text(summary: dict) -> str:
+    """Frames, rate against the engine, skipped frames and objects of each camera of a run."""
+    seconds = max(summary["seconds"], 1e-9)
+    engine = sum(camera["engine_seconds"] for camera in summary["cameras"].values())
+    return "; ".join(
+        f"{c['frames']} frames of {c['image_topic']} in {seconds:.1f} s "
+        f"({c['frames'] / seconds:.2f} fps; its engine: "
+        f"{c['frames'] / max(c['engine_seconds'], 1e-9):.2f} fps, so the tool delivered "
+        f"{engine / seconds:.2f} of it), {c['skipped']} corrupt frames skipped, "
+        f"objects {c['objects']}{c['detections']}"
+        for c in summary["cameras"].values()
+    )
 
 
 def settings_of(args: argparse.Namespace) -> tuple[AssociationSettings, DuplicateSettings]:
@@ -198,52 +217,112 @@ def settings_of(args: argparse.Namespace) -> tuple[AssociationSettings, Duplicat
     return association_settings(values), duplicate_settings(values)
 
 
-def annotate(args: argparse.Namespace, predictor: StreamingPredictor, prompts: list) -> dict:
-    """Track every frame of the image topic in order and write the results bag."""
+def cameras_of(args: argparse.Namespace) -> list[BagCamera]:
+    """The run's cameras (CameraSpecError naming options that do not fit)."""
+    return bag_cameras(
+        args.image_topic,
+        args.camera_name,
+        args.depth_topic,
+        args.camera_info_topic,
+        args.detections_topic,
+    )
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option that can be checked without the model or a bag (ValueError subclasses)."""
+    settings_of(args)
+    names = [camera.name for camera in cameras_of(args)]
+    prompts = load_prompts(args.prompts) if args.prompts else []
+    for name in names:
+        prompts_for(prompts, name, names)
+
+
+def load_bag_model(args: argparse.Namespace) -> Sam2Model:
+    """The model of the options, loaded once for every camera (and, in ``bags``, every bag)."""
+    return load_model(
+        args.model_cfg,
+        args.checkpoint,
+        args.device,
+        args.image_size,
+        args.allow_random_weights,
+        precision=args.precision,
+    )
+
+
+def annotate(
+    args: argparse.Namespace, model: Sam2Model, source: Path, output: Path, settings: str
+) -> dict:
+    """Track every frame of each camera of ``source`` in order, each camera by its own
+    predictor over ``model``, and write the results bag ``output``; its metadata records the
+    run (:func:`~sam2_ros.commands.bag_settings.read_output_record`)."""
+    started = time.perf_counter()
+    cameras = cameras_of(args)
+    names = [camera.name for camera in cameras]
+    prompts = load_prompts(args.prompts) if args.prompts else []
     typestore = sam2_ros_typestore()
     try:
-        reader = AnyReader([args.input], default_typestore=typestore)
+        reader = AnyReader([source], default_typestore=typestore)
         reader.open()
     except Exception as err:  # rosbags raises several reader errors for unusable inputs
-        raise BagError(f"cannot open bag {args.input}: {err}") from err
+        raise BagError(f"cannot open bag {source}: {err}") from err
     try:
-        images = _connections(args, reader, args.image_topic, IMAGE_TYPES)
-        depth = _depth_connections(args, reader) if args.depth_topic else []
-        detections = (
-            _connections(args, reader, args.detections_topic, (DETECTIONS_TYPE,))
-            if args.detections_topic
-            else []
-        )
+        routes = {camera.name: _camera_connections(source, reader, camera) for camera in cameras}
         storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
-        with Writer(args.output, version=9, storage_plugin=storage) as writer:
-            types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if depth else {})
-            outputs = {
-                name: writer.add_connection(
-                    f"/sam2/{args.camera_name}/{name}", msgtype, typestore=typestore
+        with Writer(output, version=9, storage_plugin=storage) as writer:
+            runs = [
+                CameraRun(
+                    args,
+                    camera,
+                    StreamingPredictor(model=model, max_objects=args.max_objects),
+                    prompts_for(prompts, camera.name, names),
+                    writer,
+                    typestore,
                 )
-                for name, msgtype in types.items()
-            }
-            lifter = BagLifter(args, writer, outputs.get("objects_3d")) if depth else None
-            bag_run = BagRun(args, predictor, prompts, writer, outputs, lifter)
-            connections = images + depth + detections
-            total = sum(c.msgcount for c in connections)
+                for camera in cameras
+            ]
+            handlers: dict[int, list[tuple[CameraRun, str]]] = {}
+            for camera_run in runs:
+                for kind, connections in routes[camera_run.camera.name].items():
+                    for connection in connections:
+                        handlers.setdefault(connection.id, []).append((camera_run, kind))
+            connections = [c for c in reader.connections if c.id in handlers]
             for connection, timestamp, rawdata in tqdm(
                 reader.messages(connections=connections),
-                total=total,
-                desc="sam2-ros bag",
+                total=sum(c.msgcount for c in connections),
+                desc=f"sam2-ros bag {source.name}",
                 unit="msg",
+                disable=None,
+                leave=False,
             ):
-                bag_run.message(reader, connection, timestamp, rawdata)
-            counts = bag_run.finish()
+                for camera_run, kind in handlers[connection.id]:
+                    camera_run.message(kind, reader, connection, timestamp, rawdata)
+            counts = {camera_run.camera.name: camera_run.finish() for camera_run in runs}
+            missing = [p.entry for p in prompts if not p.applied]
+            if missing:
+                raise BagError(
+                    f"prompts file entries {missing} name frames or times not in the bag"
+                )
+            record = {
+                "input": str(source.resolve()),
+                "settings_hash": settings,
+                "weights_fingerprint": model.weights_fingerprint(),
+                "frames": {name: count["frames"] for name, count in counts.items()},
+                "objects": {name: count["objects"] for name, count in counts.items()},
+            }
+            for key, value in output_custom_data(record).items():
+                writer.set_custom_data(key, value)
+            topics = [c.topic for camera_run in runs for c in camera_run.outputs.values()]
     finally:
         reader.close()
-    missing = [p.entry for p in prompts if not p.applied]
-    if missing:
-        raise BagError(f"prompts file entries {missing} name frames or times not in the bag")
-    return {**counts, "topics": [c.topic for c in outputs.values()]}
+    return {
+        "cameras": counts,
+        "topics": topics,
+        "record": record,
+        "seconds": time.perf_counter() - started,
+    }
 
 
-def _connections(args: argparse.Namespace, reader: Any, topic: str, msgtypes: tuple) -> list:
+def _connections(source: Path, reader: Any, topic: str, msgtypes: tuple) -> list:
     """The bag's connections of ``topic`` with one of ``msgtypes`` (BagError naming the topics of
     those types there)."""
     found = [c for c in reader.connections if c.topic == topic and c.msgtype in msgtypes]
@@ -251,37 +330,52 @@ def _connections(args: argparse.Namespace, reader: Any, topic: str, msgtypes: tu
         there = sorted({c.topic for c in reader.connections if c.msgtype in msgtypes})
         kinds = " or ".join(t.rsplit("/", 1)[-1] for t in msgtypes)
         raise BagError(
-            f"topic {topic} with {kinds} messages is not in {args.input}; "
+            f"topic {topic} with {kinds} messages is not in {source}; "
             f"{kinds} topics there: {there or 'none'}"
         )
     return found
 
 
-def _depth_connections(args: argparse.Namespace, reader: Any) -> list:
-    """The depth Image and CameraInfo connections of the bag."""
-    info_topic = args.camera_info_topic or (
-        image_topic_base(args.image_topic).rsplit("/", 1)[0] + "/camera_info"
-    )
-    return _connections(args, reader, args.depth_topic, IMAGE_TYPES[:1]) + _connections(
-        args, reader, info_topic, (CAMERA_INFO_TYPE,)
-    )
+def _camera_connections(source: Path, reader: Any, camera: BagCamera) -> dict[str, list]:
+    """A camera's connections by what they carry: ``image``, ``depth``, ``detections``."""
+    routes = {"image": _connections(source, reader, camera.image_topic, IMAGE_TYPES)}
+    if camera.depth_topic:
+        routes["depth"] = _connections(
+            source, reader, camera.depth_topic, IMAGE_TYPES[:1]
+        ) + _connections(source, reader, camera.info_topic, (CAMERA_INFO_TYPE,))
+    if camera.detections_topic:
+        routes["detections"] = _connections(
+            source, reader, camera.detections_topic, (DETECTIONS_TYPE,)
+        )
+    return routes
 
 
-class BagRun:
-    """The bag's messages in order: frames tracked and written, prompts from the file applied
-    after their frame, detections applied once their frame is tracked, depth for 3D."""
+class CameraRun:
+    """One camera's messages in bag order: frames tracked and written, prompts from the file
+    applied after their frame, detections applied once their frame is tracked, depth for 3D."""
 
     def __init__(
         self,
         args: argparse.Namespace,
+        camera: BagCamera,
         predictor: StreamingPredictor,
         prompts: list[BagPrompt],
         writer: Any,
-        outputs: dict[str, Any],
-        lifter: BagLifter | None,
+        typestore: Any,
     ) -> None:
-        self._args, self._predictor, self._prompts = args, predictor, prompts
-        self._writer, self._outputs, self._lifter = writer, outputs, lifter
+        self._args, self.camera, self._predictor, self._prompts = args, camera, predictor, prompts
+        self._writer = writer
+        types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if camera.depth_topic else {})
+        #: The camera's output connections by name (``masks``, ...).
+        self.outputs = {
+            name: writer.add_connection(f"/sam2/{camera.name}/{name}", msgtype, typestore=typestore)
+            for name, msgtype in types.items()
+        }
+        self._lifter = (
+            BagLifter(args, camera, writer, self.outputs["objects_3d"])
+            if camera.depth_topic
+            else None
+        )
         self._labels: dict[int, str] = {}
         self._tracked = TrackedFrames(predictor.history_frames)
         self._detected = DetectedObjects(
@@ -292,14 +386,14 @@ class BagRun:
         )
         self._frames = self._skipped = self._detection_messages = 0
         self._engine_s: list[float] = []  # the engine's time of each frame
-        self._started = time.perf_counter()
 
-    def message(self, reader: Any, connection: Any, timestamp: int, rawdata: bytes) -> None:
-        """One message of the bag, in bag order."""
-        args = self._args
-        if connection.topic == args.image_topic:
+    def message(
+        self, kind: str, reader: Any, connection: Any, timestamp: int, rawdata: bytes
+    ) -> None:
+        """One of the camera's messages (``kind``: image, detections or depth), in bag order."""
+        if kind == "image":
             self._frame(reader, connection, timestamp, rawdata)
-        elif connection.topic == args.detections_topic:
+        elif kind == "detections":
             message = reader.deserialize(rawdata, connection.msgtype)
             self._detection_messages += 1
             pushed = self._detected.add(detection_message(message))
@@ -309,8 +403,7 @@ class BagRun:
             self._lifter.add(connection.msgtype, reader.deserialize(rawdata, connection.msgtype))
 
     def _frame(self, reader: Any, connection: Any, timestamp: int, rawdata: bytes) -> None:
-        args = self._args
-        where = f"{args.image_topic} at bag time {timestamp / 1e9:.6f} s"
+        where = f"{self.camera.image_topic} at bag time {timestamp / 1e9:.6f} s"
         try:
             msg = reader.deserialize(rawdata, connection.msgtype)
             rgb = message_to_rgb(msg)
@@ -344,12 +437,12 @@ class BagRun:
     def _write(self, header: Any, timestamp: int, result: TrackResult) -> None:
         args, labels = self._args, self._labels
         messages = to_tracking_msgs(
-            header, args.camera_name, result, labels, args.occlusion_threshold
+            header, self.camera.name, result, labels, args.occlusion_threshold
         )
         messages["label_image"] = to_label_image_msg(header, result)
         messages["detections"] = to_detection_array(header, result, labels)
         for name, message in messages.items():
-            self._writer.write(self._outputs[name], timestamp, serialize_message(message))
+            self._writer.write(self.outputs[name], timestamp, serialize_message(message))
         if self._lifter is not None:
             self._lifter.frame(header, timestamp, result, labels)
 
@@ -377,72 +470,13 @@ class BagRun:
         if self._lifter is not None:
             self._lifter.finish()
         detections = ""
-        if self._args.detections_topic:
+        if self.camera.detections_topic:
             detections = f", {self._detection_messages} detection messages"
         return {
+            "image_topic": self.camera.image_topic,
             "frames": self._frames,
             "skipped": self._skipped,
-            "seconds": time.perf_counter() - self._started,
             "engine_seconds": sum(self._engine_s),
             "objects": self._detected.published_ids,
             "detections": detections,
         }
-
-
-class BagLifter:
-    """Objects in 3D for a bag: each frame waits for the depth image nearest in time (which may
-    come later in the bag) before its ``objects_3d`` is written."""
-
-    def __init__(self, args: argparse.Namespace, writer: Any, connection: Any) -> None:
-        self._args, self._writer, self._connection = args, writer, connection
-        self._depth = DepthBuffer(capacity=100)
-        self._newest_depth = -1
-        self._info = None
-        self._waiting: list[tuple[Any, int, TrackResult, dict[int, str]]] = []
-
-    def add(self, msgtype: str, message: Any) -> None:
-        """A depth image or CameraInfo from the bag."""
-        if msgtype == CAMERA_INFO_TYPE:
-            self._info = message
-            return
-        stamp = stamp_ns(message.header.stamp)
-        self._depth.add(stamp, message)
-        self._newest_depth = max(self._newest_depth, stamp)
-        self._write_ready(final=False)
-
-    def frame(self, header: Any, timestamp: int, result: TrackResult, labels: dict) -> None:
-        """A tracked frame, written once its depth image can no longer come closer."""
-        self._waiting.append((header, timestamp, result, dict(labels)))
-        self._write_ready(final=False)
-
-    def finish(self) -> None:
-        """The bag ended: write the frames still waiting."""
-        self._write_ready(final=True)
-
-    def _write_ready(self, final: bool) -> None:
-        args = self._args
-        tolerance = int(args.depth_max_time_diff * 1e9)
-        while self._waiting:
-            header, timestamp, result, labels = self._waiting[0]
-            stamp = stamp_ns(header.stamp)
-            if not final and self._newest_depth < stamp:
-                return
-            self._waiting.pop(0)
-            depth = self._depth.pair(stamp, tolerance, 0.0)
-            try:
-                if depth is None:
-                    raise DepthError(f"no depth image within {args.depth_max_time_diff} s")
-                lifted = lift_objects(
-                    result.masks,
-                    depth,
-                    self._info,
-                    args.depth_scale,
-                    tuple(args.depth_range),
-                    args.min_depth_points,
-                    args.depth_topic,
-                )
-            except DepthError as err:
-                tqdm.write(f"warning: frame stamped {stamp_text(stamp)}: not lifted: {err}")
-                lifted = [LiftedObject.invalid() for _ in result.object_ids]
-            message = to_objects_3d_msg(header, args.camera_name, result.object_ids, labels, lifted)
-            self._writer.write(self._connection, timestamp, serialize_message(message))

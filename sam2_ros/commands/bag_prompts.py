@@ -25,6 +25,7 @@ class BagPrompt:
     points: list | None
     labels: list | None
     box: list | None
+    camera: str | None = None  # the camera it is for (required when the bag run has several)
     applied: bool = field(default=False)
 
     def due(self, frame: int, time_ns: int) -> bool:
@@ -50,7 +51,9 @@ def load_prompts(path: Path) -> list[BagPrompt]:
             raise PromptsFileError(
                 f"{where}: give exactly one of 'frame' (index) or 'time' (seconds)"
             )
-        unknown = set(entry) - {"frame", "time", "object_id", "label", "points", "labels", "box"}
+        unknown = set(entry) - {
+            *("frame", "time", "object_id", "label", "points", "labels", "box", "camera")
+        }
         if unknown:
             raise PromptsFileError(f"{where}: unknown keys {sorted(unknown)}")
         prompts.append(
@@ -63,6 +66,24 @@ def load_prompts(path: Path) -> list[BagPrompt]:
                 points=entry.get("points"),
                 labels=entry.get("labels"),
                 box=entry.get("box"),
+                camera=str(entry["camera"]) if "camera" in entry else None,
             )
         )
     return prompts
+
+
+def prompts_for(prompts: list[BagPrompt], camera: str, cameras: list[str]) -> list[BagPrompt]:
+    """The prompts of one of the run's cameras (PromptsFileError for an entry that names no
+    camera of the run, or none while there are several)."""
+    for prompt in prompts:
+        if prompt.camera is None and len(cameras) > 1:
+            raise PromptsFileError(
+                f"prompts file entry {prompt.entry}: say which camera it is for "
+                f"('camera: NAME', one of {cameras})"
+            )
+        if prompt.camera is not None and prompt.camera not in cameras:
+            raise PromptsFileError(
+                f"prompts file entry {prompt.entry}: camera {prompt.camera!r} is not one of "
+                f"the run's cameras {cameras}"
+            )
+    return [p for p in prompts if p.camera in (camera, None)]

@@ -1,4 +1,4 @@
-"""``sam2-ros``: the command line of sam2_ros (demo, bag, bench, check-model)."""
+"""``sam2-ros``: the command line of sam2_ros (demo, bag, bags, bench, check-model)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,10 @@ COMMANDS = {
         "run the node on a generated camera stream and write demo_output/",
     ),
     "bag": ("sam2_ros.commands.bag", "track every frame of a bag and write a results bag"),
+    "bags": (
+        "sam2_ros.commands.bags",
+        "annotate many bags (here, or on a Ray cluster) into a folder with a manifest",
+    ),
     "bench": ("sam2_ros.commands.bench", "time the engine (vs the official predictor) or the node"),
 }
 

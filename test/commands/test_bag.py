@@ -559,3 +559,72 @@ def test_a_missing_detections_topic_is_named(scene, checkpoint_path, tmp_path, c
     printed = capsys.readouterr().out
     assert code == 1 and "topic /nope with Detection2DArray messages is not in" in printed
     assert "/detector/detections" in printed and not (tmp_path / "out").exists()
+
+
+def _decoded(outputs: dict, topic: str) -> list:
+    """The messages of an output topic, decoded (CDR padding bytes may differ between runs)."""
+    msg_type = OUTPUT_TYPES["/sam2/camera/" + topic.rsplit("/", 1)[1]]
+    return [(t, deserialize_message(raw, msg_type)) for t, raw in outputs[topic]]
+
+
+def test_two_cameras_each_equal_a_one_camera_run(bags, scene, checkpoint_path, tmp_path):
+    """Raw and JPEG frames of one bag as two cameras: each camera's outputs are those of a run
+    on its topic alone (same stamps, same masks), and prompts go to the camera they name."""
+    ball = [round(v, 1) for v in scene.center("ball", 0)]
+    crate = [round(v, 1) for v in scene.box("crate", 0)]
+    entries = {
+        "raw": f"  - {{frame: 0, camera: raw, label: ball, points: [{ball}], labels: [1]}}\n",
+        "jpeg": f"  - {{frame: 3, camera: jpeg, label: crate, box: {crate}}}\n",
+    }
+    both = tmp_path / "both.yaml"
+    both.write_text("prompts:\n" + "".join(entries.values()))
+    common = ["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)]
+    two = tmp_path / "two"
+    code = cli_main(
+        [
+            *["bag", str(bags["mcap"]), str(two), "--image-topic", RAW, "--camera-name", "raw"],
+            *["--image-topic", COMPRESSED, "--camera-name", "jpeg", "--prompts", str(both)],
+            *common,
+        ]
+    )
+    assert code == 0
+    outputs = read_outputs(two)
+    assert {topic.split("/")[2] for topic in outputs} == {"raw", "jpeg"}
+    for name, topic in (("raw", RAW), ("jpeg", COMPRESSED)):
+        alone_prompts = tmp_path / f"{name}.yaml"
+        alone_prompts.write_text("prompts:\n" + entries[name])
+        alone = tmp_path / f"alone_{name}"
+        code = cli_main(
+            [
+                *["bag", str(bags["mcap"]), str(alone), "--image-topic", topic],
+                *["--camera-name", name, "--prompts", str(alone_prompts), *common],
+            ]
+        )
+        assert code == 0
+        single = read_outputs(alone)
+        assert sorted(single) == sorted(t for t in outputs if t.split("/")[2] == name)
+        for output_topic in single:
+            assert _decoded(outputs, output_topic) == _decoded(single, output_topic)
+        masks = [m for _, m in _decoded(single, f"/sam2/{name}/masks")]
+        assert len(masks) == FRAMES and masks[5].objects
+    labels = {
+        name: [
+            o.label
+            for o in deserialize_message(outputs[f"/sam2/{name}/masks"][-1][1], ObjectMasks).objects
+        ]
+        for name in ("raw", "jpeg")
+    }
+    assert labels == {"raw": ["ball"], "jpeg": ["crate"]}
+
+
+def test_prompts_of_several_cameras_name_theirs(bags, checkpoint_path, tmp_path, capsys):
+    code = cli_main(
+        [
+            *["bag", str(bags["mcap"]), str(tmp_path / "out"), "--image-topic", RAW],
+            *["--image-topic", COMPRESSED, "--prompts", str(bags["prompts"])],
+            *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1 and "say which camera it is for" in printed
+    assert "['camera', 'camera_2']" in printed and not (tmp_path / "out").exists()

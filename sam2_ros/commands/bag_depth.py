@@ -1,0 +1,83 @@
+"""3D for a bag's camera: each tracked frame waits for the depth image nearest in time, which
+may come later in the bag, and is lifted with the camera's CameraInfo."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rclpy.serialization import serialize_message
+from tqdm import tqdm
+
+from sam2_ros.commands.bag_cameras import BagCamera
+from sam2_ros.engine import TrackResult
+from sam2_ros.geometry.lifting import LiftedObject
+from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d_msg
+from sam2_ros.tracking.depth_pairing import DepthBuffer
+from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
+
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+
+class BagLifter:
+    """Objects in 3D for a bag: each frame waits for the depth image nearest in time (which may
+    come later in the bag) before its ``objects_3d`` is written."""
+
+    def __init__(
+        self, args: argparse.Namespace, camera: BagCamera, writer: Any, connection: Any
+    ) -> None:
+        self._args, self._camera = args, camera
+        self._writer, self._connection = writer, connection
+        self._depth = DepthBuffer(capacity=100)
+        self._newest_depth = -1
+        self._info = None
+        self._waiting: list[tuple[Any, int, TrackResult, dict[int, str]]] = []
+
+    def add(self, msgtype: str, message: Any) -> None:
+        """A depth image or CameraInfo from the bag."""
+        if msgtype == CAMERA_INFO_TYPE:
+            self._info = message
+            return
+        stamp = stamp_ns(message.header.stamp)
+        self._depth.add(stamp, message)
+        self._newest_depth = max(self._newest_depth, stamp)
+        self._write_ready(final=False)
+
+    def frame(self, header: Any, timestamp: int, result: TrackResult, labels: dict) -> None:
+        """A tracked frame, written once its depth image can no longer come closer."""
+        self._waiting.append((header, timestamp, result, dict(labels)))
+        self._write_ready(final=False)
+
+    def finish(self) -> None:
+        """The bag ended: write the frames still waiting."""
+        self._write_ready(final=True)
+
+    def _write_ready(self, final: bool) -> None:
+        args = self._args
+        tolerance = int(args.depth_max_time_diff * 1e9)
+        while self._waiting:
+            header, timestamp, result, labels = self._waiting[0]
+            stamp = stamp_ns(header.stamp)
+            if not final and self._newest_depth < stamp:
+                return
+            self._waiting.pop(0)
+            depth = self._depth.pair(stamp, tolerance, 0.0)
+            try:
+                if depth is None:
+                    raise DepthError(f"no depth image within {args.depth_max_time_diff} s")
+                lifted = lift_objects(
+                    result.masks,
+                    depth,
+                    self._info,
+                    args.depth_scale,
+                    tuple(args.depth_range),
+                    args.min_depth_points,
+                    self._camera.depth_topic,
+                )
+            except DepthError as err:
+                tqdm.write(f"warning: frame stamped {stamp_text(stamp)}: not lifted: {err}")
+                lifted = [LiftedObject.invalid() for _ in result.object_ids]
+            message = to_objects_3d_msg(
+                header, self._camera.name, result.object_ids, labels, lifted
+            )
+            self._writer.write(self._connection, timestamp, serialize_message(message))

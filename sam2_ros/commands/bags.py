@@ -1,0 +1,220 @@
+"""``sam2-ros bags``: annotate many bags as ``sam2-ros bag`` does each, in this process or on Ray.
+
+Each input bag gets one output bag in ``--output-dir`` (``run_042.mcap`` -> ``run_042_sam2``),
+written under a temporary sibling name and renamed into place when complete, and one line in
+``manifest.jsonl`` per run (``done``, ``skipped`` or ``failed`` with the reason). A rerun skips
+the bags whose output has the same settings hash. Without ``--ray`` the bags run here one after
+another; with ``--ray local`` or ``--ray ADDRESS`` they run on Ray actors, each holding one model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from sam2_ros.commands.bag import RUN_ERRORS, add_options, check_options
+from sam2_ros.commands.bag_settings import settings_hash
+from sam2_ros.commands.fleet_plan import (
+    MANIFEST_NAME,
+    BagJob,
+    find_bags,
+    plan,
+    remove_partials,
+)
+from sam2_ros.commands.fleet_worker import BagWorker, failure
+
+#: The options that say where the bags run; the workers get every other one.
+FLEET_OPTIONS = ("inputs", "output_dir", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
+
+
+def _at_least(minimum: float, kind: type = int) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``sam2-ros bags``: where the bags are and run, then those of ``bag``."""
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="bags (folders, .db3, .mcap) or folders holding them",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, required=True, help="output bags and manifest.jsonl"
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on Ray: 'local' starts a runtime on this machine; 'auto', 'HOST:PORT' or "
+        "'ray://HEAD:10001' join a cluster (default: this process, no Ray)",
+    )
+    parser.add_argument(
+        "--workers", type=_at_least(1), default=1, help="Ray actors, each with a model"
+    )
+    parser.add_argument(
+        "--gpus-per-worker", type=_at_least(0, float), default=0.0, help="Ray GPUs (fractions)"
+    )
+    parser.add_argument(
+        "--cpus-per-worker",
+        type=_at_least(0.01, float),
+        help="Ray CPUs (and torch threads) per worker (default: --ray local shares this "
+        "machine's cores among the workers; a cluster gives each worker 1)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_at_least(0),
+        default=2,
+        help="times a bag is retried when its worker process or node dies",
+    )
+    parser.add_argument(
+        "--redo", action="store_true", help="recompute bags whose output is done already"
+    )
+    add_options(parser)
+
+
+class Manifest:
+    """``manifest.jsonl``: one JSON line per input and run, appended as each bag ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.frames = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record (durably: a crash later keeps it)."""
+        line = json.dumps({**record, "run": self.run}, sort_keys=False) + "\n"
+        with self.path.open("a") as stream:
+            stream.write(line)
+            stream.flush()
+            os.fsync(stream.fileno())
+        self.counts[record["status"]] += 1
+        if record["status"] == "done":
+            self.frames += sum(record["frames"].values())
+
+
+def _absolute(args: argparse.Namespace) -> argparse.Namespace:
+    """The options with every path absolute (Ray workers run elsewhere)."""
+    values = {
+        name: value.resolve() if isinstance(value, Path) else value
+        for name, value in vars(args).items()
+        if name != "run"
+    }
+    values["inputs"] = [path.resolve() for path in args.inputs]
+    return argparse.Namespace(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Annotate every input; 0 when none failed."""
+    try:
+        check_options(args)
+    except RUN_ERRORS as err:
+        print(f"sam2-ros bags: {err}\nnothing run")
+        return 1
+    if args.ray is None and (args.workers != 1 or args.gpus_per_worker):
+        print("sam2-ros bags: --workers and --gpus-per-worker need --ray (local or an address)")
+        return 1
+    args = _absolute(args)
+    output_dir = args.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    remove_partials(output_dir)  # of an earlier run that was killed
+    settings = settings_hash(args)
+    bags, unusable = find_bags(args.inputs)
+    jobs, skipped = plan(bags, output_dir, settings, args.redo)
+    manifest = Manifest(output_dir / MANIFEST_NAME)
+    started = time.perf_counter()
+    for path, why in unusable:
+        manifest.append(failure(BagJob(path, output_dir), why, settings, started))
+    for job, record in skipped:
+        manifest.append(_skipped(job, record))
+    timings = _run_jobs(args, settings, jobs, manifest) if jobs else {}
+    remove_partials(output_dir)  # of attempts whose worker died
+    print(f"sam2-ros bags: {_summary(manifest, jobs, timings, time.perf_counter() - started)}")
+    return 1 if manifest.counts["failed"] else 0
+
+
+def _skipped(job: BagJob, record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest record of a bag whose output is done already."""
+    return {
+        "input": str(job.input),
+        "output": str(job.output),
+        "status": "skipped",
+        "frames": record.get("frames", {}),
+        "objects": record.get("objects", {}),
+        "seconds": 0.0,
+        "worker": None,
+        "weights_fingerprint": record.get("weights_fingerprint"),
+        "settings_hash": record["settings_hash"],
+    }
+
+
+def _run_jobs(
+    args: argparse.Namespace, settings: str, jobs: list[BagJob], manifest: Manifest
+) -> dict[str, float]:
+    """Run the jobs here or on Ray with a progress bar (quiet off a terminal)."""
+    options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in FLEET_OPTIONS})
+    with tqdm(total=len(jobs), desc="sam2-ros bags", unit="bag", disable=None) as bar:
+
+        def on_record(record: dict[str, Any]) -> None:
+            manifest.append(record)
+            bar.update()
+            bar.set_postfix(frames=manifest.frames, failed=manifest.counts["failed"])
+            if record["status"] == "failed":
+                tqdm.write(f"sam2-ros bags: {record['input']} failed: {record['reason']}")
+
+        if args.ray is None:
+            return run_here(options, settings, jobs, on_record)
+        from sam2_ros.commands.fleet_ray import run_on_ray  # Ray only when asked for
+
+        return run_on_ray(args, options, settings, jobs, on_record)
+
+
+def run_here(
+    options: argparse.Namespace,
+    settings: str,
+    jobs: list[BagJob],
+    on_record: Callable[[dict[str, Any]], None],
+) -> dict[str, float]:
+    """The jobs one after another in this process, with one model."""
+    started = time.perf_counter()
+    try:
+        worker = BagWorker(options, settings)
+    except RUN_ERRORS as err:
+        for job in jobs:
+            on_record(failure(job, f"cannot load the model: {err}", settings, started))
+        return {}
+    ready = time.perf_counter()
+    for job in jobs:
+        on_record(worker.annotate(job))
+    return {"startup_seconds": ready - started, "run_seconds": time.perf_counter() - ready}
+
+
+def _summary(
+    manifest: Manifest, jobs: list[BagJob], timings: dict[str, float], seconds: float
+) -> str:
+    """The last line: bags done, skipped and failed; frames and time; where the manifest is."""
+    counts = manifest.counts
+    text = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+    if not jobs:
+        return f"{text} (nothing to run: no model loaded); manifest {manifest.path}"
+    run_seconds = timings.get("run_seconds", 0.0)
+    return (
+        f"{text}; {manifest.frames} frames in {seconds:.1f} s (start-up "
+        f"{timings.get('startup_seconds', 0.0):.1f} s, bags {run_seconds:.1f} s, "
+        f"{manifest.frames / max(run_seconds, 1e-9):.2f} frames/s); manifest {manifest.path}"
+    )

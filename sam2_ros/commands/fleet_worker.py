@@ -1,0 +1,95 @@
+"""A worker of ``sam2-ros bags``: one loaded model that annotates bags one at a time, each
+written under a temporary sibling name and renamed into place when complete. The same class
+runs in the command's process or as a Ray actor."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import time
+import uuid
+import warnings
+from typing import Any
+
+from sam2_ros.commands.bag import annotate, load_bag_model
+from sam2_ros.commands.fleet_plan import PARTIAL_PREFIX, BagJob, publish
+
+
+def worker_identity() -> dict[str, Any]:
+    """Where this runs: host, process and (in a Ray worker) the Ray node and whether this
+    actor was restarted after its process died."""
+    identity: dict[str, Any] = {"host": socket.gethostname(), "process": os.getpid()}
+    ray = sys.modules.get("ray")  # imported by Ray's worker processes, never here
+    if ray is not None and ray.is_initialized():
+        context = ray.get_runtime_context()
+        identity["node"] = context.get_node_id()
+        with warnings.catch_warnings():  # Ray 2.60 warns from inside its own property
+            warnings.simplefilter("ignore", DeprecationWarning)
+            identity["restarted"] = context.was_current_actor_reconstructed
+    return identity
+
+
+def failure(
+    job: BagJob, reason: str, settings: str, started: float, worker: dict | None = None
+) -> dict[str, Any]:
+    """The manifest record of a bag that failed (in this process unless ``worker`` says)."""
+    return {
+        "input": str(job.input),
+        "output": None,
+        "status": "failed",
+        "reason": reason,
+        "frames": {},
+        "objects": {},
+        "seconds": round(time.perf_counter() - started, 3),
+        "worker": worker_identity() if worker is None else worker,
+        "weights_fingerprint": None,
+        "settings_hash": settings,
+    }
+
+
+class BagWorker:
+    """Holds one model (loaded once) and annotates the bags it is given."""
+
+    def __init__(self, options: argparse.Namespace, settings: str, threads: int = 0) -> None:
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
+        self._options, self._settings = options, settings
+        self._model = load_bag_model(options)
+
+    def ready(self) -> dict[str, Any]:
+        """Where the loaded worker runs (answers once the model is loaded)."""
+        return worker_identity()
+
+    def annotate(self, job: BagJob) -> dict[str, Any]:
+        """Annotate one bag; its manifest record (``done``, or ``failed`` with the reason: a
+        bag's own failure is an answer, not an exception)."""
+        started = time.perf_counter()
+        attempt = job.output.parent / (
+            f"{PARTIAL_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
+        try:
+            attempt.mkdir()
+            written = attempt / job.output.name
+            summary = annotate(self._options, self._model, job.input, written, self._settings)
+            publish(written, job.output)
+        except Exception as err:  # a bad bag fails alone: the worker goes on with the next
+            return failure(job, f"{type(err).__name__}: {err}", self._settings, started)
+        finally:
+            shutil.rmtree(attempt, ignore_errors=True)
+        record = summary["record"]
+        return {
+            "input": str(job.input),
+            "output": str(job.output),
+            "status": "done",
+            "frames": record["frames"],
+            "objects": record["objects"],
+            "seconds": round(time.perf_counter() - started, 3),
+            "worker": worker_identity(),
+            "weights_fingerprint": record["weights_fingerprint"],
+            "settings_hash": self._settings,
+        }
