@@ -133,6 +133,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--scenario-{name}", type=kind, default=default, help=f"{help_text} ({default})"
         )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="time bags of --frames frames annotated here against Ray workers (sam2-ros bags)",
+    )
+    parser.add_argument(
+        "--fleet-bags", type=_at_least(1), default=4, help="bags for --fleet (default 4)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -166,11 +174,12 @@ def run(args: argparse.Namespace) -> int:
         args.late_prompt,
         args.association,
         args.tracking_scenario,
+        args.fleet,
     )
     if sum(bool(x) for x in modes) > 1:
         problem = (
-            "choose one of --compare-official, --node, --late-prompt, --association and "
-            "--tracking-scenario"
+            "choose one of --compare-official, --node, --late-prompt, --association, "
+            "--tracking-scenario and --fleet"
         )
     elif (args.detector or args.rate or args.depth) and not args.node:
         problem = "--detector, --rate and --depth go with --node"
@@ -195,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
             checkpoint = args.checkpoint or _random_checkpoint(args, Path(workdir))
             if args.node:
                 results = bench_node(args, scene, checkpoint, Path(workdir))
+            elif args.fleet:
+                from sam2_ros.commands.fleet_bench import bench_fleet  # imports Ray
+
+                results = bench_fleet(args, scene, checkpoint, Path(workdir))
             elif args.late_prompt:
                 results = bench_late_prompt(args, scene, checkpoint)
             else:
@@ -247,7 +260,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     model = ["frames", "objects", "image_size", "model_cfg", "device", "precision"]
     for name in [*model, "width", "height"]:
         flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("node", "detector", "depth", "association", "lift", "save_objects"):
+    for name in ("node", "detector", "depth", "association", "lift", "save_objects", "fleet"):
         if getattr(args, name):
             flags.append(f"--{name.replace('_', '-')}")
     if args.rate:
@@ -260,6 +273,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
         flags.append(f"--late-prompt {args.late_prompt}")
     if args.association:
         flags.append(f"--detections {args.detections}")
+    if args.fleet:
+        flags.append(f"--fleet-bags {args.fleet_bags}")
     return flags
 
 

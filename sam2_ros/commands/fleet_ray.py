@@ -34,6 +34,19 @@ def start(args: argparse.Namespace) -> None:
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
 
 
+def start_workers(args: argparse.Namespace, options: argparse.Namespace, settings: str) -> list:
+    """``args.workers`` actors, spread over the nodes, each loading its model."""
+    cpus = cpus_per_worker(args)
+    worker_class = ray.remote(BagWorker).options(
+        num_cpus=cpus,
+        num_gpus=args.gpus_per_worker,
+        max_restarts=-1,  # a worker whose process or node died comes back ...
+        max_task_retries=args.retries,  # ... and a bag it held is retried this often
+        scheduling_strategy="SPREAD",
+    )
+    return [worker_class.remote(options, settings, max(1, int(cpus))) for _ in range(args.workers)]
+
+
 def run_on_ray(
     args: argparse.Namespace,
     options: argparse.Namespace,
@@ -46,17 +59,7 @@ def run_on_ray(
     started = time.perf_counter()
     start(args)
     try:
-        cpus = cpus_per_worker(args)
-        worker_class = ray.remote(BagWorker).options(
-            num_cpus=cpus,
-            num_gpus=args.gpus_per_worker,
-            max_restarts=-1,  # a worker whose process or node died comes back ...
-            max_task_retries=args.retries,  # ... and a bag it held is retried this often
-            scheduling_strategy="SPREAD",
-        )
-        workers = [
-            worker_class.remote(options, settings, max(1, int(cpus))) for _ in range(args.workers)
-        ]
+        workers = start_workers(args, options, settings)
         try:
             ray.get([worker.ready.remote() for worker in workers])
         except ray.exceptions.RayError as err:

@@ -26,9 +26,10 @@ def worker_identity() -> dict[str, Any]:
     if ray is not None and ray.is_initialized():
         context = ray.get_runtime_context()
         identity["node"] = context.get_node_id()
-        with warnings.catch_warnings():  # Ray 2.60 warns from inside its own property
-            warnings.simplefilter("ignore", DeprecationWarning)
-            identity["restarted"] = context.was_current_actor_reconstructed
+        if context.get_actor_id() is not None:  # an actor, not a driver
+            with warnings.catch_warnings():  # Ray 2.60 warns from inside its own property
+                warnings.simplefilter("ignore", DeprecationWarning)
+                identity["restarted"] = context.was_current_actor_reconstructed
     return identity
 
 
