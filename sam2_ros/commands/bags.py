@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from sam2_ros.commands.bag import RUN_ERRORS, add_options, check_options
 from sam2_ros.commands.bag_settings import settings_hash
+from sam2_ros.commands.cli import at_least
 from sam2_ros.commands.fleet_plan import (
     MANIFEST_NAME,
     BagJob,
@@ -33,16 +34,6 @@ from sam2_ros.commands.fleet_worker import BagWorker, failure
 
 #: The options that say where the bags run; the workers get every other one.
 FLEET_OPTIONS = ("inputs", "output_dir", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
-
-
-def _at_least(minimum: float, kind: type = int) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,20 +55,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'ray://HEAD:10001' join a cluster (default: this process, no Ray)",
     )
     parser.add_argument(
-        "--workers", type=_at_least(1), default=1, help="Ray actors, each with a model"
+        "--workers", type=at_least(1), default=1, help="Ray actors, each with a model"
     )
     parser.add_argument(
-        "--gpus-per-worker", type=_at_least(0, float), default=0.0, help="Ray GPUs (fractions)"
+        "--gpus-per-worker", type=at_least(0, float), default=0.0, help="Ray GPUs (fractions)"
     )
     parser.add_argument(
         "--cpus-per-worker",
-        type=_at_least(0.01, float),
+        type=at_least(0.01, float),
         help="Ray CPUs (and torch threads) per worker (default: --ray local shares this "
         "machine's cores among the workers; a cluster gives each worker 1)",
     )
     parser.add_argument(
         "--retries",
-        type=_at_least(0),
+        type=at_least(0),
         default=2,
         help="times a bag is retried when its worker process or node dies",
     )

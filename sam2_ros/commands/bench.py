@@ -1,7 +1,9 @@
 """``sam2-ros bench``: the engine's per-frame time and memory, side by side with Meta's predictor
 (``--compare-official``; :mod:`~sam2_ros.commands.engine_bench`), the ROS node end to end over
 DDS (``--node``; :mod:`~sam2_ros.commands.node_bench`), the cost of a prompt that arrives D
-frames late (``--late-prompt D``) or of pairing detections with objects (``--association``).
+frames late (``--late-prompt D``) or of pairing detections with objects (``--association``),
+the detection rules scored on a scene with ground truth (``--tracking-scenario``), and bags
+annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sam2_ros.commands.cli import add_device_arguments
+from sam2_ros.commands.cli import add_device_arguments, at_least
 from sam2_ros.commands.detection_bench import bench_association
 from sam2_ros.commands.engine_bench import bench_engine
 from sam2_ros.commands.late_prompt_bench import bench_late_prompt
@@ -32,23 +34,23 @@ from sam2_ros.heap import heap_settings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``sam2-ros bench``."""
     parser.add_argument(
-        "--frames", type=_at_least(1), default=30, help="frames to time (default 30)"
+        "--frames", type=at_least(1), default=30, help="frames to time (default 30)"
     )
     parser.add_argument(
-        "--objects", type=_at_least(0), default=1, help="objects prompted on frame 0"
+        "--objects", type=at_least(0), default=1, help="objects prompted on frame 0"
     )
     parser.add_argument("--image-size", type=int, default=256, help="SAM 2 resolution")
     parser.add_argument("--model-cfg", default=DEFAULT_MODEL_CFG, help="SAM 2 config")
     parser.add_argument("--checkpoint", type=Path, help="real weights (default: seeded random)")
     add_device_arguments(parser)
     parser.add_argument(
-        "--width", type=_at_least(0), default=0, help="frame width (640, --node 1280)"
+        "--width", type=at_least(0), default=0, help="frame width (640, --node 1280)"
     )
     parser.add_argument(
-        "--height", type=_at_least(0), default=0, help="frame height (480, --node 720)"
+        "--height", type=at_least(0), default=0, help="frame height (480, --node 720)"
     )
     parser.add_argument(
-        "--warmup", type=_at_least(0), default=3, help="uncounted frames after frame 0"
+        "--warmup", type=at_least(0), default=3, help="uncounted frames after frame 0"
     )
     parser.add_argument(
         "--compile",
@@ -76,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", action="store_true", help="measure the ROS node end to end")
     parser.add_argument(
         "--late-prompt",
-        type=_at_least(1),
+        type=at_least(1),
         metavar="D",
         help="time a prompt on the frame D frames before the newest (prompt history)",
     )
@@ -87,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--detections",
-        type=_at_least(0),
+        type=at_least(0),
         default=50,
         help="detections per message for --association (default 50)",
     )
@@ -139,22 +141,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time bags of --frames frames annotated here against Ray workers (sam2-ros bags)",
     )
     parser.add_argument(
-        "--fleet-bags", type=_at_least(1), default=4, help="bags for --fleet (default 4)"
+        "--fleet-bags", type=at_least(1), default=4, help="bags for --fleet (default 4)"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
-
-
-def _at_least(minimum: int):
-    """An argparse type: an integer no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
 
 
 def _positive_float(text: str) -> float:

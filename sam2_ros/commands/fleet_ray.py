@@ -57,7 +57,13 @@ def run_on_ray(
     """Annotate ``jobs`` on ``args.workers`` actors, calling ``on_record`` as each bag ends;
     the seconds Ray took to start (runtime and loaded workers) and to run the bags."""
     started = time.perf_counter()
-    start(args)
+    try:
+        start(args)
+    except Exception as err:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
+        for job in jobs:
+            reason = f"cannot start or join Ray ({args.ray}): {err}"
+            on_record(failure(job, reason, settings, started, worker={}))
+        return {}
     try:
         workers = start_workers(args, options, settings)
         try:

@@ -111,6 +111,18 @@ def test_bench_runs_the_node_against_its_engine_alone(tmp_path):
     assert "ratio_node_fps_over_engine_alone" in table
 
 
+@pytest.mark.slow
+def test_bench_times_bags_here_and_on_ray(tmp_path):
+    results, table = bench(tmp_path, "--fleet", "--frames", "2", "--fleet-bags", "2")
+    assert results["mode"] == "fleet" and results["bags"] == 2 and results["frames_per_bag"] == 2
+    assert results["ray_over_here_ratio"] == pytest.approx(
+        results["ray_1_worker_seconds"] / results["here_seconds"]
+    )
+    assert results["ray_startup_seconds"] > 0
+    assert results["bags_1_workers_fps"] > 0 and results["bags_2_workers_fps"] > 0
+    assert "ray_over_here_ratio" in table
+
+
 def test_bench_runs_the_node_behind_a_camera_at_a_rate(tmp_path):
     results, _ = bench(
         tmp_path, "--node", "--rate", "30", "--depth", "--frames", "12", "--objects", "1"
