@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_partials(output_dir)  # of an earlier run that was killed
     settings = settings_hash(args)
-    bags, unusable = find_bags(args.inputs)
+    bags, unusable = find_bags(args.inputs, output_dir)
     jobs, skipped = plan(bags, output_dir, settings, args.redo)
     manifest = Manifest(output_dir / MANIFEST_NAME)
     started = time.perf_counter()

@@ -35,9 +35,12 @@ def is_bag(path: Path) -> bool:
     return path.is_file() and path.suffix in BAG_SUFFIXES
 
 
-def find_bags(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def find_bags(
+    inputs: list[Path], outputs: Path | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The bags the inputs name (bags, or folders searched for bags), each once, in the order
-    given; and the inputs that are not bags, each with why."""
+    given; and the inputs that are not bags, each with why. A search does not enter the
+    ``outputs`` folder (where the results of earlier runs are bags too)."""
     bags: list[Path] = []
     unusable: list[tuple[Path, str]] = []
     for given in inputs:
@@ -45,7 +48,7 @@ def find_bags(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
         if is_bag(path):
             bags.append(path)
         elif path.is_dir():
-            found = _bags_under(path)
+            found = _bags_under(path, outputs.resolve() if outputs else None)
             bags.extend(found)
             if not found:
                 unusable.append((path, "holds no bag (a folder with metadata.yaml, .mcap, .db3)"))
@@ -55,11 +58,13 @@ def find_bags(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     return list(dict.fromkeys(bags)), unusable
 
 
-def _bags_under(folder: Path) -> list[Path]:
-    """Bags below a folder that is not one, sorted; a bag folder's own files are not bags."""
+def _bags_under(folder: Path, outputs: Path | None) -> list[Path]:
+    """Bags below a folder that is not one, sorted; a bag folder's own files are not bags, and
+    hidden folders and ``outputs`` are not searched."""
     found = []
     for root, dirs, files in os.walk(folder):
         here = Path(root)
+        dirs[:] = [d for d in dirs if here / d != outputs]
         bag_dirs = [d for d in dirs if is_bag(here / d)]
         found += [here / d for d in bag_dirs]
         dirs[:] = sorted(d for d in dirs if d not in bag_dirs and not d.startswith("."))

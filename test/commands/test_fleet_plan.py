@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rosbags.rosbag2 import Writer
+from rosbags.rosbag2 import StoragePlugin, Writer
 
 from sam2_ros.commands.bag_settings import output_custom_data, read_output_record
 from sam2_ros.commands.fleet_plan import (
@@ -19,7 +19,7 @@ from sam2_ros.commands.fleet_plan import (
 
 def _bag(path: Path, custom: dict | None = None) -> Path:
     """An empty rosbag2 folder, carrying ``custom`` as this tool's record."""
-    with Writer(path, version=9) as writer:
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         for key, value in output_custom_data(custom or {}).items():
             writer.set_custom_data(key, value)
     return path
@@ -34,8 +34,10 @@ def test_inputs_are_bags_or_folders_searched_for_them(tmp_path):
     db3.write_bytes(b"")
     (tmp_path / "fleet" / "notes.txt").write_text("not a bag")
     (tmp_path / "empty").mkdir()
+    _bag(tmp_path / "fleet" / "annotated" / "run_1_sam2")  # an earlier run's output folder
     bags, unusable = find_bags(
-        [tmp_path / "fleet", folder_bag, tmp_path / "missing", tmp_path / "empty"]
+        [tmp_path / "fleet", folder_bag, tmp_path / "missing", tmp_path / "empty"],
+        outputs=tmp_path / "fleet" / "annotated",
     )
     assert bags == [tmp_path / "fleet" / "day2" / "run_2.mcap", folder_bag, db3]
     assert [(path.name, why.split()[0]) for path, why in unusable] == [
