@@ -280,11 +280,7 @@ def annotate(
                 )
                 for camera in cameras
             ]
-            handlers: dict[int, list[tuple[CameraRun, str]]] = {}
-            for camera_run in runs:
-                for kind, connections in routes[camera_run.camera.name].items():
-                    for connection in connections:
-                        handlers.setdefault(connection.id, []).append((camera_run, kind))
+            handlers = _handlers(runs, routes)
             connections = [c for c in reader.connections if c.id in handlers]
             for connection, timestamp, rawdata in tqdm(
                 reader.messages(connections=connections),
@@ -320,6 +316,19 @@ def annotate(
         "record": record,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _handlers(
+    runs: list[CameraRun], routes: dict[str, dict[str, list]]
+) -> dict[int, list[tuple[CameraRun, str]]]:
+    """Which cameras take each connection's messages, and as what (a topic may serve several
+    cameras, e.g. a shared CameraInfo)."""
+    handlers: dict[int, list[tuple[CameraRun, str]]] = {}
+    for camera_run in runs:
+        for kind, connections in routes[camera_run.camera.name].items():
+            for connection in connections:
+                handlers.setdefault(connection.id, []).append((camera_run, kind))
+    return handlers
 
 
 def _connections(source: Path, reader: Any, topic: str, msgtypes: tuple) -> list:
