@@ -30,7 +30,7 @@ from sam2_ros.commands.fleet_plan import (
     plan,
     remove_partials,
 )
-from sam2_ros.commands.fleet_worker import BagWorker, failure
+from sam2_ros.commands.fleet_worker import BagWorker, failure, manifest_line
 
 #: The options that say where the bags run; the workers get every other one.
 FLEET_OPTIONS = ("inputs", "output_dir", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
@@ -132,26 +132,11 @@ def run(args: argparse.Namespace) -> int:
     for path, why in unusable:
         manifest.append(failure(BagJob(path, output_dir), why, settings, started))
     for job, record in skipped:
-        manifest.append(_skipped(job, record))
+        manifest.append(manifest_line(job, "skipped", record, 0.0, None))
     timings = _run_jobs(args, settings, jobs, manifest) if jobs else {}
     remove_partials(output_dir)  # of attempts whose worker died
     print(f"sam2-ros bags: {_summary(manifest, jobs, timings, time.perf_counter() - started)}")
     return 1 if manifest.counts["failed"] else 0
-
-
-def _skipped(job: BagJob, record: dict[str, Any]) -> dict[str, Any]:
-    """The manifest record of a bag whose output is done already."""
-    return {
-        "input": str(job.input),
-        "output": str(job.output),
-        "status": "skipped",
-        "frames": record.get("frames", {}),
-        "objects": record.get("objects", {}),
-        "seconds": 0.0,
-        "worker": None,
-        "weights_fingerprint": record.get("weights_fingerprint"),
-        "settings_hash": record["settings_hash"],
-    }
 
 
 def _run_jobs(

@@ -33,22 +33,40 @@ def worker_identity() -> dict[str, Any]:
     return identity
 
 
+def manifest_line(
+    job: BagJob,
+    status: str,
+    record: dict[str, Any],
+    seconds: float,
+    worker: dict | None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """One line of ``manifest.jsonl``: the job, what became of it (``done``, ``skipped``,
+    ``failed`` with the reason) and its output's record (frames, objects, weights, settings)."""
+    line: dict[str, Any] = {
+        "input": str(job.input),
+        "output": None if status == "failed" else str(job.output),
+        "status": status,
+    }
+    if reason is not None:
+        line["reason"] = reason
+    return line | {
+        "frames": record.get("frames", {}),
+        "objects": record.get("objects", {}),
+        "seconds": round(seconds, 3),
+        "worker": worker,
+        "weights_fingerprint": record.get("weights_fingerprint"),
+        "settings_hash": record["settings_hash"],
+    }
+
+
 def failure(
     job: BagJob, reason: str, settings: str, started: float, worker: dict | None = None
 ) -> dict[str, Any]:
-    """The manifest record of a bag that failed (in this process unless ``worker`` says)."""
-    return {
-        "input": str(job.input),
-        "output": None,
-        "status": "failed",
-        "reason": reason,
-        "frames": {},
-        "objects": {},
-        "seconds": round(time.perf_counter() - started, 3),
-        "worker": worker_identity() if worker is None else worker,
-        "weights_fingerprint": None,
-        "settings_hash": settings,
-    }
+    """The manifest line of a bag that failed (in this process unless ``worker`` says)."""
+    seconds = time.perf_counter() - started
+    where = worker_identity() if worker is None else worker
+    return manifest_line(job, "failed", {"settings_hash": settings}, seconds, where, reason)
 
 
 class BagWorker:
@@ -82,15 +100,5 @@ class BagWorker:
             return failure(job, f"{type(err).__name__}: {err}", self._settings, started)
         finally:
             shutil.rmtree(attempt, ignore_errors=True)
-        record = summary["record"]
-        return {
-            "input": str(job.input),
-            "output": str(job.output),
-            "status": "done",
-            "frames": record["frames"],
-            "objects": record["objects"],
-            "seconds": round(time.perf_counter() - started, 3),
-            "worker": worker_identity(),
-            "weights_fingerprint": record["weights_fingerprint"],
-            "settings_hash": self._settings,
-        }
+        seconds = time.perf_counter() - started
+        return manifest_line(job, "done", summary["record"], seconds, worker_identity())
