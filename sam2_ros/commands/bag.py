@@ -26,7 +26,7 @@ from sam2_ros.commands.bag_cameras import BagCamera, bag_cameras
 from sam2_ros.commands.bag_depth import CAMERA_INFO_TYPE, BagLifter
 from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts, prompts_for
 from sam2_ros.commands.bag_settings import output_custom_data, settings_hash
-from sam2_ros.commands.cli import add_device_arguments
+from sam2_ros.commands.cli import add_device_arguments, backend_options
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
@@ -246,6 +246,7 @@ def load_bag_model(args: argparse.Namespace) -> Sam2Model:
         args.image_size,
         args.allow_random_weights,
         precision=args.precision,
+        **backend_options(args),
     )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from sam2_ros.paths import file_sha256
+
 #: Options that say which bags, where and how a run goes, not what it writes.
 RUN_OPTIONS = frozenset(
     {
@@ -36,15 +38,6 @@ RUN_OPTIONS = frozenset(
 CUSTOM_DATA_PREFIX = "sam2_ros."
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def settings_hash(args: argparse.Namespace) -> str:
     """SHA-256 of every option that changes the output, the checkpoint's bytes (or the random
     weights' seed) and the prompts file's bytes; the same for ``bag`` and ``bags``."""
@@ -52,9 +45,9 @@ def settings_hash(args: argparse.Namespace) -> str:
         name: value for name, value in sorted(vars(args).items()) if name not in RUN_OPTIONS
     }
     settings["weights"] = (
-        file_digest(args.checkpoint) if args.checkpoint is not None else "random weights, seed 0"
+        file_sha256(args.checkpoint) if args.checkpoint is not None else "random weights, seed 0"
     )
-    settings["prompts"] = file_digest(args.prompts) if args.prompts is not None else None
+    settings["prompts"] = file_sha256(args.prompts) if args.prompts is not None else None
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -3,7 +3,9 @@
 DDS (``--node``; :mod:`~sam2_ros.commands.node_bench`), the cost of a prompt that arrives D
 frames late (``--late-prompt D``) or of pairing detections with objects (``--association``),
 the detection rules scored on a scene with ground truth (``--tracking-scenario``), and bags
-annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`).
+annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`), and
+the engine on ONNX Runtime against torch (``--backend onnxruntime``;
+:mod:`~sam2_ros.commands.backend_bench`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from sam2_ros.commands.backend_bench import bench_backends
 from sam2_ros.commands.cli import add_device_arguments, at_least
 from sam2_ros.commands.detection_bench import bench_association
 from sam2_ros.commands.engine_bench import bench_engine
@@ -25,7 +28,13 @@ from sam2_ros.commands.late_prompt_bench import bench_late_prompt
 from sam2_ros.commands.node_bench import bench_node
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.commands.tracking_scenario import ScenarioSettings, bench_tracking_scenario
-from sam2_ros.engine import DEFAULT_MODEL_CFG, CheckpointError, ModelConfigError, load_model
+from sam2_ros.engine import (
+    DEFAULT_MODEL_CFG,
+    CheckpointError,
+    ModelConfigError,
+    OnnxExportError,
+    load_model,
+)
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.model import resolve_device, validate_image_size
 from sam2_ros.heap import heap_settings
@@ -174,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
         problem = "--detector, --rate and --depth go with --node"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
+    elif args.backend == "onnxruntime" and (args.compare_official or args.compile != "none"):
+        problem = (
+            "--backend onnxruntime is timed against torch fp32 and bf16 itself "
+            "(not with --compare-official or --compile)"
+        )
     elif args.checkpoint is not None and not args.checkpoint.is_file():
         problem = f"checkpoint {args.checkpoint} does not exist"
     if problem is not None:
@@ -199,9 +213,11 @@ def run(args: argparse.Namespace) -> int:
                 results = bench_fleet(args, scene, checkpoint, Path(workdir))
             elif args.late_prompt:
                 results = bench_late_prompt(args, scene, checkpoint)
+            elif args.backend == "onnxruntime":
+                results = bench_backends(args, scene, checkpoint, Path(workdir))
             else:
                 results = bench_engine(args, scene, checkpoint, Path(workdir))
-    except (CheckpointError, ModelConfigError) as err:
+    except (CheckpointError, ModelConfigError, OnnxExportError) as err:
         print(f"sam2-ros bench: {err}", file=sys.stderr)
         return 1
     return _report(args, results)

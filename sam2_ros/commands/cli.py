@@ -1,4 +1,4 @@
-"""``sam2-ros``: the command line of sam2_ros (demo, bag, bags, bench, check-model)."""
+"""``sam2-ros``: the command line of sam2_ros (demo, bag, bags, bench, export, check-model)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
+from sam2_ros.engine.model import BACKENDS
 from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.heap import steady_heap
 
@@ -27,7 +29,8 @@ def at_least(minimum: float, kind: type = int) -> Callable[[str], Any]:
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--device`` and ``--precision``, as every command that runs SAM 2 takes them."""
+    """``--device``, ``--precision``, ``--backend`` and ``--onnx-dir``, as every command that
+    runs SAM 2 takes them."""
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--precision",
@@ -35,6 +38,20 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: bf16 on CUDA and on CPUs with native bf16 units, else fp32",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="what runs SAM 2's components: torch, or onnxruntime on --onnx-dir's export",
+    )
+    parser.add_argument(
+        "--onnx-dir", type=Path, default=None, help="an export of sam2-ros export (onnxruntime)"
+    )
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``load_model``'s backend keywords from the options of :func:`add_device_arguments`."""
+    return {"backend": args.backend, "onnx_dir": args.onnx_dir}
 
 
 def _check_model(args: argparse.Namespace) -> int:
@@ -64,6 +81,10 @@ COMMANDS = {
         "annotate many bags (here, or on a Ray cluster) into a folder with a manifest",
     ),
     "bench": ("sam2_ros.commands.bench", "time the engine (vs the official predictor) or the node"),
+    "export": (
+        "sam2_ros.commands.export",
+        "export SAM 2's per-frame components to ONNX (for --backend onnxruntime)",
+    ),
 }
 
 

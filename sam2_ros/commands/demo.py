@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         "image_size": image_size,
         "device": args.device,
         "precision": args.precision,
+        "backend": args.backend,
+        "onnx_dir": str(args.onnx_dir or ""),
         "drop_frames": False,
         "allow_random_weights": random_weights,
         "checkpoint": str(checkpoint or ""),
@@ -176,6 +178,8 @@ def _engine_alone_fps(args: argparse.Namespace, checkpoint: Path | None, image_s
         args.precision,
         PROMPTED_OBJECTS,
         (args.width, args.height),
+        backend=args.backend,
+        onnx_dir=args.onnx_dir,
     )
     engine = EngineAlone(settings, args.output / "engine_alone.log")
     try:

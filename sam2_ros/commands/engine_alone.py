@@ -35,6 +35,8 @@ def engine_settings(
     objects: int,
     size: tuple[int, int],
     compile_mode: str = "none",
+    backend: str = "torch",
+    onnx_dir: Path | None = None,
 ) -> dict:
     """The engine alone's settings: a node's model settings (no checkpoint: the seeded random
     weights a node with ``allow_random_weights`` builds; image size 0: the model's), the number
@@ -46,6 +48,8 @@ def engine_settings(
         "image_size": image_size,
         "precision": precision,
         "compile": compile_mode,
+        "backend": backend,
+        "onnx_dir": str(onnx_dir) if onnx_dir is not None else None,
         "objects": objects,
         "width": size[0],
         "height": size[1],
@@ -65,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow_random_weights=settings["checkpoint"] is None,
         max_objects=max(settings["objects"], 1),
         precision=settings["precision"],
+        backend=settings["backend"],
+        onnx_dir=settings["onnx_dir"],
     )
     if settings["compile"] != "none":
         predictor.model.compile(settings["compile"])

@@ -83,6 +83,8 @@ def bench_node(
             args.objects,
             (scene.width, scene.height),
             args.compile,
+            args.backend,
+            args.onnx_dir,
         ),
         workdir / "engine_alone.log",
     )
@@ -166,6 +168,8 @@ class _NodeRun:
                 "drop_frames": bool(args.rate),
                 "max_objects": max(args.objects, 1),
                 "compile": args.compile,
+                "backend": args.backend,
+                "onnx_dir": str(args.onnx_dir or ""),
                 "detection_topics": [DETECTOR_TOPIC if args.detector else ""],
                 "depth_topics": [DEPTH_TOPIC if args.depth else ""],
             },

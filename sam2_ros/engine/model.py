@@ -14,12 +14,16 @@ import torch
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
 from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
 from sam2_ros.engine.cpu_bf16 import prepare_bf16_on_cpu
+from sam2_ros.engine.onnx_runtime import OnnxRuntimeBackend, install_onnxruntime
 from sam2_ros.engine.precision import PRECISIONS, choose_precision
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
 
 DEFAULT_MODEL_CFG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+#: What runs SAM 2's per-frame components: PyTorch, or ONNX Runtime on an export.
+BACKENDS = ("torch", "onnxruntime")
 
 #: Overrides that ``sam2.build_sam.build_sam2_video_predictor`` adds on top of ``build_sam2``'s
 #: (besides switching the class): clicked masks are binarized before the memory encoder.
@@ -80,6 +84,8 @@ class Sam2Model:
     precision: str = "fp32"
     #: Why that precision, in one line (e.g. ``"bf16: CPU has avx512_bf16"``).
     precision_reason: str = "fp32: requested"
+    #: The ONNX Runtime sessions' description when ``backend`` is onnxruntime.
+    onnxruntime: OnnxRuntimeBackend | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     def weights_fingerprint(self) -> str:
@@ -117,9 +123,23 @@ class Sam2Model:
             raise ModelConfigError(f"compile mode {mode!r} is not one of {modes}")
         if self.compiled:
             raise ModelConfigError(f"the model is compiled already ({self.compile_mode})")
+        if mode != "none" and self.onnxruntime is not None:
+            raise ModelConfigError(
+                f"compile {mode} applies to the torch backend only: with backend onnxruntime "
+                "ONNX Runtime optimises the graphs itself (set compile: none)"
+            )
         if mode != "none":
             compile_components(self.sam, self.device, mode, cache_dir)
             self.compile_mode = mode
+
+    @property
+    def backend(self) -> str:
+        """``torch`` or ``onnxruntime``."""
+        return "torch" if self.onnxruntime is None else "onnxruntime"
+
+    def describe_backend(self) -> str:
+        """The backend in one line (for ONNX Runtime: providers, the reason, the export)."""
+        return "torch" if self.onnxruntime is None else self.onnxruntime.describe()
 
     @property
     def compiled(self) -> bool:
@@ -141,6 +161,12 @@ def load_model(
     allow_random_weights: bool = False,
     seed: int = 0,
     precision: str = "auto",
+    *,
+    backend: str = "torch",
+    onnx_dir: str | Path | None = None,
+    onnx_providers: str = "auto",
+    tensorrt_cache_dir: Path | None = None,
+    exportable: bool = False,
 ) -> Sam2Model:
     """Build SAM 2 from a config (optionally at a non-default resolution) and load its weights.
 
@@ -148,7 +174,24 @@ def load_model(
     seeded with ``seed``, so two models built alike are identical. ``precision``: ``"auto"``
     (bf16 on CUDA and on CPUs with native bf16 matrix instructions, else fp32), ``"fp32"`` or
     ``"bf16"``; the model says which is in effect and why.
+
+    ``backend="onnxruntime"`` runs the per-frame components from the export in ``onnx_dir``
+    (``sam2-ros export``), which must have been made from the same config, image size and
+    weights, on ``onnx_providers`` (see :func:`~sam2_ros.engine.onnx_runtime.choose_providers`;
+    TensorRT keeps its engines in ``tensorrt_cache_dir``); its graphs are fp32. ``exportable``:
+    only the speed-ups an ONNX trace records whole (for :mod:`sam2_ros.engine.onnx_export`).
     """
+    if backend not in BACKENDS:
+        raise ModelConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        if onnx_dir is None or not str(onnx_dir):
+            raise ModelConfigError("backend onnxruntime needs onnx_dir: an export's folder")
+        if precision == "bf16":
+            raise ModelConfigError(
+                "precision bf16 applies to the torch backend: ONNX Runtime runs the export's "
+                "fp32 graphs (use precision auto or fp32)"
+            )
+        precision = "fp32"
     from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
 
     resolved_device = resolve_device(device)
@@ -190,8 +233,18 @@ def load_model(
         precision=in_effect,
         precision_reason=reason,
     )
-    install_speedups(sam, resolved_device, in_effect)
+    install_speedups(sam, resolved_device, in_effect, exportable)
     if in_effect == "bf16" and resolved_device.type == "cpu":
         model.weights_fingerprint()  # of the weights as loaded, before bf16 copies replace them
         prepare_bf16_on_cpu(sam)
+    if backend == "onnxruntime":
+        model.precision_reason = "fp32: the ONNX Runtime backend runs fp32 graphs"
+        model.onnxruntime = install_onnxruntime(
+            sam,
+            onnx_dir,
+            model_cfg,
+            model.weights_fingerprint(),
+            onnx_providers,
+            tensorrt_cache_dir,
+        )
     return model

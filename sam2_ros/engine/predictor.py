@@ -86,8 +86,8 @@ class StreamingPredictor:
     ``track(rgb)`` segments every object on a new frame; ``add_prompt`` adds an object, or
     refines one, on the last tracked frame (or an earlier one still in the history) and answers
     at once. Pass ``model=`` to share one loaded :class:`Sam2Model` between several streams (e.g.
-    one predictor per camera); otherwise the model is loaded with the given options (``precision``:
-    see :func:`~sam2_ros.engine.model.load_model`).
+    one predictor per camera); otherwise the model is loaded with the given options (``precision``,
+    ``backend`` and ``onnx_dir``: see :func:`~sam2_ros.engine.model.load_model`).
     """
 
     def __init__(
@@ -106,12 +106,22 @@ class StreamingPredictor:
         model: Sam2Model | None = None,
         bucketed: bool | None = None,
         precision: str = "auto",
+        backend: str = "torch",
+        onnx_dir: str | Path | None = None,
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
         self._history = FrameHistory(history_frames)
         self.model = model or load_model(
-            model_cfg, checkpoint, device, image_size, allow_random_weights, seed, precision
+            model_cfg,
+            checkpoint,
+            device,
+            image_size,
+            allow_random_weights,
+            seed,
+            precision,
+            backend=backend,
+            onnx_dir=onnx_dir,
         )
         self.max_objects = max_objects
         #: Whether object batches run padded to :data:`~sam2_ros.engine.compiled.BUCKETS` rows

@@ -51,9 +51,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp32") -> None:
+def install_speedups(
+    sam: nn.Module, device: torch.device, precision: str = "fp32", exportable: bool = False
+) -> None:
     """Install the speed-ups that pay off on ``device`` at ``precision`` on a SAM 2 model already
-    on it (bf16 on a CPU: folded weights stored in bf16, as its other weights are)."""
+    on it (bf16 on a CPU: folded weights stored in bf16, as its other weights are).
+
+    ``exportable``: only those a trace records whole (for ONNX export, on a CPU in fp32): no
+    data-dependent decisions (zero rows, identical rows), and every rotary attention of memory
+    attention in real arithmetic (ONNX has no complex numbers) with the count of keys left
+    unrotated (the object pointers) taken from the keys' shape, not baked into the graph."""
     bf16_on_cpu = precision == "bf16" and device.type == "cpu"
     dtype = torch.bfloat16 if bf16_on_cpu else torch.float32
     memory_attention = sam.memory_attention
@@ -71,11 +78,16 @@ def install_speedups(sam: nn.Module, device: torch.device, precision: str = "fp3
     if memory_attention.batch_first:
         memory_attention.forward = functools.partial(_batch_major_inputs, memory_attention.forward)
     for layer, values_folded in zip(memory_attention.layers, folded, strict=True):
-        cross = layer.cross_attn_image
-        if values_folded and hasattr(cross, "freqs_cis"):
-            cross.forward = functools.partial(_folded_rope_cross_attention, cross, bf16_on_cpu)
+        rotary = [layer.self_attn, layer.cross_attn_image] if exportable else []
+        if values_folded and not exportable:
+            rotary.append(layer.cross_attn_image)
+        for attention in rotary:
+            if hasattr(attention, "freqs_cis"):
+                attention.forward = functools.partial(_rope_attention, attention, bf16_on_cpu)
     trunk = sam.image_encoder.trunk
     _cache_pos_embed(trunk, sam.image_size // trunk.patch_embed.proj.stride[0])
+    if exportable:
+        return
     if not bf16_on_cpu:  # in bf16, finding the zero rows costs more than their products
         _skip_padded_window_tokens(trunk, sam.image_size)
     shared = (
@@ -129,6 +141,7 @@ def _size_rotary_encodings(memory_attention: nn.Module, side: int, device: torch
     for module in memory_attention.modules():
         if hasattr(module, "freqs_cis") and hasattr(module, "compute_cis"):
             module.freqs_cis = module.compute_cis(end_x=side, end_y=side).to(device)
+            module.rope_cos_sin = (module.freqs_cis.real, module.freqs_cis.imag)
 
 
 def _padded_window_blocks(trunk: nn.Module, image_size: int) -> list[nn.Module]:
@@ -240,39 +253,42 @@ def _batch_major_inputs(forward, curr, memory, curr_pos=None, memory_pos=None, *
     )
 
 
-def _folded_rope_cross_attention(
+def _rope_attention(
     attention: nn.Module,
     fused_for_one: bool,
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    num_k_exclude_rope: int = 0,
+    num_k_exclude_rope: int | torch.Tensor = 0,
 ) -> torch.Tensor:
-    """SAM 2's single-head ``RoPEAttention`` with folded values, as a plain softmax attention;
-    for one object, where ``fused_for_one``, PyTorch's fused attention over the values projected
-    as SAM 2 projects them (in bf16 it is faster for one object, slower for several)."""
-    freqs = attention.freqs_cis
-    q = _rotated(attention.q_proj(q), freqs)
+    """SAM 2's single-head ``RoPEAttention`` as a plain softmax attention (values folded into
+    the output projection where :func:`_fold_value_projection` did so); for one object, where
+    ``fused_for_one``, PyTorch's fused attention over the values projected as SAM 2 projects them
+    (in bf16 it is faster for one object, slower for several)."""
+    cos, sin = attention.rope_cos_sin
+    q = _rotated(attention.q_proj(q), cos, sin)
     k = attention.k_proj(k)
     rotated = k.shape[-2] - num_k_exclude_rope
-    k = torch.cat([_rotated(k[:, :rotated], freqs), k[:, rotated:]], dim=1)
+    k = torch.cat([_rotated(k[:, :rotated], cos, sin), k[:, rotated:]], dim=1)
     if fused_for_one and q.shape[0] == 1:
         values = F.linear(v, attention.v_proj.weight, attention.v_proj.bias)
         attended = F.scaled_dot_product_attention(q[:, None], k[:, None], values[:, None])
         return F.linear(attended[:, 0], attention.out_proj.weight, attention.out_proj.bias)
     weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)).softmax(dim=-1)
-    return attention.out_proj(torch.matmul(weights, v))
+    return attention.out_proj(torch.matmul(weights, attention.v_proj(v)))
 
 
-def _rotated(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+def _rotated(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """``apply_rotary_enc``'s rotation of ``(batch, tokens, channels)`` by the complex factors
-    ``freqs`` of ``(period, channels / 2)``: channel pairs are complex numbers (in fp32), and
-    token ``t`` takes row ``t % period`` (keys of several memory frames repeat the frame's
-    factors, without materialising the repeat as ``apply_rotary_enc`` does)."""
+    ``cos + i sin`` of ``(period, channels / 2)``, in real arithmetic (in fp32): channel pairs
+    are complex numbers, and token ``t`` takes row ``t % period`` (keys of several memory frames
+    repeat the frame's factors, without materialising the repeat as ``apply_rotary_enc`` does)."""
     batch, tokens, channels = x.shape
-    period = freqs.shape[0]
+    period = cos.shape[0]
     pairs = x.float().reshape(batch, tokens // period, period, channels // 2, 2)
-    return torch.view_as_real(torch.view_as_complex(pairs) * freqs).reshape(x.shape).type_as(x)
+    real, imag = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return rotated.reshape(x.shape).type_as(x)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

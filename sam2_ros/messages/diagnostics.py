@@ -9,9 +9,15 @@ from sam2_ros.tracking.statistics import CameraSnapshot
 
 
 def camera_status(
-    node_name: str, camera: str, device: str, precision: str, snap: CameraSnapshot
+    node_name: str,
+    camera: str,
+    device: str,
+    precision: str,
+    snap: CameraSnapshot,
+    backend: str = "torch",
 ) -> DiagnosticStatus:
-    """A DiagnosticStatus for one camera (WARN while no frames arrive)."""
+    """A DiagnosticStatus for one camera (WARN while no frames arrive); ``backend``: what runs
+    SAM 2 (for ONNX Runtime its providers)."""
     values = {
         "fps": f"{snap.fps:.2f}",
         "received_fps": f"{snap.received_fps:.2f}",
@@ -40,6 +46,7 @@ def camera_status(
         ),
         "device": device,
         "precision": precision,
+        "backend": backend,
     }
     healthy = snap.fps > 0.0 and not snap.input_problem
     if snap.input_problem:

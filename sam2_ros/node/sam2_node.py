@@ -32,6 +32,7 @@ from sam2_ros.engine import (
     CheckpointError,
     ModelConfigError,
     ObjectsFileError,
+    OnnxExportError,
     PromptError,
     PromptResult,
     Sam2Model,
@@ -201,7 +202,8 @@ class Sam2Node(LifecycleNode):
         }
         self.get_logger().info(
             f"configured: {params.model_cfg} on {model.device} at {model.image_size} px in "
-            f"{model.precision} ({model.precision_reason}), checkpoint "
+            f"{model.precision} ({model.precision_reason}), backend {model.describe_backend()}, "
+            "checkpoint "
             f"{params.checkpoint or 'none'}, cameras {[c.name for c in params.cameras]}"
         )
         return TransitionCallbackReturn.SUCCESS
@@ -219,8 +221,12 @@ class Sam2Node(LifecycleNode):
                 params.allow_random_weights,
                 params.seed,
                 precision=params.precision,
+                backend=params.backend,
+                onnx_dir=params.onnx_dir,
+                onnx_providers=params.onnx_providers,
+                tensorrt_cache_dir=params.tensorrt_cache_dir,
             )
-        except (CheckpointError, ModelConfigError) as err:
+        except (CheckpointError, ModelConfigError, OnnxExportError) as err:
             self.get_logger().error(f"configure failed: {err}")
             return None
         if params.checkpoint is None:
@@ -588,11 +594,14 @@ class Sam2Node(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         model = self._model
         device, precision = (str(model.device), model.precision) if model else ("none", "none")
+        backend = model.describe_backend() if model else "none"
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         for name, camera in self._cameras.items():
             snapshot = camera.stats.snapshot()
-            array.status.append(camera_status(self.get_name(), name, device, precision, snapshot))
+            array.status.append(
+                camera_status(self.get_name(), name, device, precision, snapshot, backend)
+            )
         if self._cpu_meter is not None:
             cores = self._cpu_meter.read()
             array.status.append(process_status(self.get_name(), cores, rss_bytes()))

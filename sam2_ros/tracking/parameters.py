@@ -10,6 +10,7 @@ from typing import Any
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
+from sam2_ros.engine.model import BACKENDS
 from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.paths import model_dir
 from sam2_ros.tracking.association import AssociationSettings
@@ -55,6 +56,22 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "compile_cache_dir": (
         "",
         "Where compiled kernels are kept between starts; '' = ~/.cache/sam2_ros/torch_compile.",
+    ),
+    "backend": (
+        "torch",
+        "What runs SAM 2's per-frame components: torch, or onnxruntime on the export in onnx_dir "
+        "(sam2-ros export; made from the same model_cfg, image_size and weights).",
+    ),
+    "onnx_dir": ("", "Folder of an export (sam2-ros export OUTPUT_DIR) for backend onnxruntime."),
+    "onnx_providers": (
+        "auto",
+        "ONNX Runtime execution providers: auto (TensorRT, then CUDA, then CPU, as the installed "
+        "onnxruntime offers them) or a comma-separated list of tensorrt, cuda, cpu.",
+    ),
+    "tensorrt_cache_dir": (
+        "",
+        "Where TensorRT keeps the engines it builds from the graphs (minutes on first start); "
+        "'' = ~/.cache/sam2_ros/tensorrt.",
     ),
     "camera_names": (["camera"], "One name per camera; outputs go to ~/<name>/..."),
     "image_topics": (
@@ -246,6 +263,10 @@ class NodeParams:
     image_size: int | None
     compile: str
     compile_cache_dir: Path | None
+    backend: str
+    onnx_dir: Path | None
+    onnx_providers: str
+    tensorrt_cache_dir: Path | None
     cameras: tuple[CameraConfig, ...]
     rviz_click_topic: str
     max_objects: int
@@ -406,6 +427,15 @@ def parse(values: dict[str, Any]) -> NodeParams:
                 store.path(values[name], "camera")
             except ObjectNameError as err:
                 raise ParameterError(f"{name}: {err}") from err
+    backend = _one_of("backend", values["backend"], BACKENDS)
+    if backend == "onnxruntime":
+        if not values["onnx_dir"]:
+            raise ParameterError("backend onnxruntime needs onnx_dir: a sam2-ros export's folder")
+        if values["compile"] != "none":
+            raise ParameterError(
+                f"compile {values['compile']} applies to the torch backend only: with backend "
+                "onnxruntime ONNX Runtime optimises the graphs itself (set compile: none)"
+            )
     model_cfg = str(values["model_cfg"])
     return NodeParams(
         model_cfg=model_cfg,
@@ -417,6 +447,10 @@ def parse(values: dict[str, Any]) -> NodeParams:
         image_size=image_size or None,
         compile=_one_of("compile", values["compile"], COMPILE_MODES),
         compile_cache_dir=Path(cache_dir) if (cache_dir := values["compile_cache_dir"]) else None,
+        backend=backend,
+        onnx_dir=Path(onnx_dir) if (onnx_dir := values["onnx_dir"]) else None,
+        onnx_providers=str(values["onnx_providers"]),
+        tensorrt_cache_dir=Path(trt) if (trt := values["tensorrt_cache_dir"]) else None,
         cameras=cameras,
         rviz_click_topic=str(values["rviz_click_topic"]),
         max_objects=int(values["max_objects"]),
