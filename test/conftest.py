@@ -57,6 +57,27 @@ def sam_model(checkpoint_path: Path):
 
 
 @pytest.fixture(scope="session")
+def onnx_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_path: Path) -> Path:
+    """``sam2-ros export`` of the checkpoint at 256 px (``sam_model``'s), made once per session."""
+    from sam2_ros.engine.onnx_export import export_onnx
+
+    directory = tmp_path_factory.mktemp("onnx") / "tiny_256"
+    export_onnx(directory, checkpoint=checkpoint_path, image_size=IMAGE_SIZE)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def small_onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export of the seeded random weights at 128 px (``small_model``'s and the node tests'),
+    made once per session."""
+    from sam2_ros.engine.onnx_export import export_onnx
+
+    directory = tmp_path_factory.mktemp("onnx") / "tiny_128_random"
+    export_onnx(directory, image_size=128, allow_random_weights=True, seed=0)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def small_model():
     """Seeded random weights at 128 px (fp32): for behaviour tests that need speed, not SAM 2
     parity."""
@@ -175,6 +196,22 @@ def start_node(tmp_path_factory, name: str, **params):
         tmp_path_factory.mktemp("logs") / f"{name}.log",
         cwd=REPO_ROOT,
     )
+
+
+def set_parameter(client: NodeClient, node: str, name: str, value) -> None:
+    """Set one of a node's parameters (bool, int or string) over its service."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    if isinstance(value, bool):
+        pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    elif isinstance(value, int):
+        pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    else:
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
+    result = client.call(SetParameters, f"/{node}/set_parameters", request).results[0]
+    assert result.successful, result.reason
 
 
 def small_result():

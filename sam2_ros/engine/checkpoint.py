@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -24,6 +25,15 @@ CHECKPOINT_FOR_CONFIG: dict[str, str] = {cfg: name for name, cfg in CONFIG_FOR_C
 
 # Hiera trunk (embedding width, number of blocks) -> config size suffix.
 _TRUNK_SIZES = {(96, 12): "t", (96, 16): "s", (112, 24): "b+", (144, 48): "l"}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (a checkpoint's, an exported graph's)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class CheckpointError(ValueError):

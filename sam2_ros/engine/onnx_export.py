@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sam2_ros.engine.checkpoint import file_sha256
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, ModelConfigError, Sam2Model, load_model
 from sam2_ros.engine.onnx_graphs import (
     OPSET,
@@ -28,7 +29,6 @@ from sam2_ros.engine.onnx_graphs import (
     MemoryAttentionGraph,
     MemoryEncoderGraph,
 )
-from sam2_ros.paths import file_sha256
 
 LOG = logging.getLogger("sam2_ros.engine")
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from sam2_ros.engine.checkpoint import file_sha256
 from sam2_ros.engine.onnx_graphs import GRAPHS, ExportManifest, OnnxExportError
-from sam2_ros.paths import file_sha256
 
 LOG = logging.getLogger("sam2_ros.engine")
 

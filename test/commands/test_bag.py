@@ -628,3 +628,29 @@ def test_prompts_of_several_cameras_name_theirs(bags, checkpoint_path, tmp_path,
     printed = capsys.readouterr().out
     assert code == 1 and "say which camera it is for" in printed
     assert "['camera', 'camera_2']" in printed and not (tmp_path / "out").exists()
+
+
+def test_onnxruntime_backend_writes_the_torch_results(bags, checkpoint_path, offline, tmp_path):
+    export = tmp_path / "onnx"
+    assert (
+        cli_main(
+            ["export", str(export), "--checkpoint", str(checkpoint_path), "--image-size", "128"]
+        )
+        == 0
+    )
+    output = tmp_path / "onnxruntime"
+    assert (
+        run_bag(
+            bags, checkpoint_path, output, "--backend", "onnxruntime", "--onnx-dir", str(export)
+        )
+        == 0
+    )
+    ours = read_outputs(output)
+    assert [t for t, _ in ours["/sam2/camera/masks"]] == [
+        t for t, _ in offline["/sam2/camera/masks"]
+    ]
+    for on_ort, on_torch in zip(masks_by_frame(ours), masks_by_frame(offline), strict=True):
+        assert [o.object_id for o in on_ort.objects] == [o.object_id for o in on_torch.objects]
+        for a, b in zip(on_ort.objects, on_torch.objects, strict=True):
+            assert mask_iou(decode_mask(a), decode_mask(b)) > 0.99
+            assert abs(a.score - b.score) <= 1e-3

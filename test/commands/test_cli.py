@@ -83,6 +83,29 @@ def test_bench_runs_and_writes_valid_json(tmp_path):
     assert "ratio_ours_over_official" in table
 
 
+def test_export_then_bench_onnxruntime_against_torch(tmp_path):
+    export = tmp_path / "onnx"
+    done = sam2_ros(
+        *("export", str(export), "--allow-random-weights", "--image-size", "128"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "memory_attention:" in done.stdout and "export.json" in done.stdout
+    # the bench's random weights are the export's (seed 0): it runs on the export given
+    results, table = bench(
+        tmp_path,
+        *("--backend", "onnxruntime", "--onnx-dir", str(export), "--frames", "2"),
+    )
+    assert results["mode"] == "backend" and results["backend"].startswith("onnxruntime (CPU")
+    for side in ("onnxruntime", "torch_fp32", "torch_bf16"):
+        assert results[f"{side}_ms_median"] > 0
+        assert results[f"{side}_image_encoder_ms_per_frame"] > 0
+    assert results["ratio_onnxruntime_over_torch_fp32"] == pytest.approx(
+        results["onnxruntime_ms_median"] / results["torch_fp32_ms_median"]
+    )
+    assert results["logits_mad_vs_torch_fp32_max"] <= 1e-3
+    assert "ratio_onnxruntime_over_torch_bf16" in table
+
+
 def test_bench_times_a_late_prompt(tmp_path):
     results, _ = bench(tmp_path, "--late-prompt", "2", "--frames", "2")
     assert results["mode"] == "late-prompt" and results["late_by_frames"] == 2
@@ -180,6 +203,8 @@ def test_bench_runs_the_node_with_a_detector(tmp_path):
         (["--late-prompt", "0"], "--late-prompt: must be at least 1"),
         (["--objects", "0", "--compare-official"], "needs at least one object"),
         (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+        (["--backend", "onnxruntime", "--compile", "default"], "timed against torch fp32"),
+        (["--backend", "onnxruntime", "--onnx-dir", "nowhere"], "no export.json"),
     ],
 )
 def test_bench_refuses_bad_options_in_one_line(options, expected):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
+import conftest
 import numpy as np
 import pytest
 from conftest import Camera, add_prompt, start_node
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from sam2_ros.srv import RemoveObject
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -23,15 +22,7 @@ MAX_OBJECTS = 3
 
 
 def set_parameter(client: NodeClient, name: str, value) -> None:
-    if isinstance(value, bool):
-        pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-    elif isinstance(value, int):
-        pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-    else:
-        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-    request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
-    result = client.call(SetParameters, f"/{NODE}/set_parameters", request).results[0]
-    assert result.successful, result.reason
+    conftest.set_parameter(client, NODE, name, value)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sam2_ros.tracking.association import AssociationSettings
@@ -75,6 +77,12 @@ def test_click_topics_can_be_named_or_disabled():
         ({"detection_match_on": "centre"}, "must be one of mask, box"),
         ({"duplicate_iou": 0.0}, r"duplicate_iou must be in \(0, 1\]"),
         ({"duplicate_frames": -1}, "duplicate_frames must be >= 0"),
+        ({"backend": "tensorrt"}, "backend 'tensorrt' must be one of torch, onnxruntime"),
+        ({"backend": "onnxruntime"}, "backend onnxruntime needs onnx_dir"),
+        (
+            {"backend": "onnxruntime", "onnx_dir": "/x", "compile": "max"},
+            "compile max applies to the torch backend only",
+        ),
     ],
 )
 def test_bad_values_are_explained(overrides, message):
@@ -114,3 +122,14 @@ def test_detection_parameters_become_association_settings():
     assert chosen.cameras[0].detection_topic == "/detector/detections"
     assert chosen.detection.classes == {"cup", "person"}
     assert (chosen.detection.forget_after, chosen.detection.max_objects) == (0, 4)
+
+
+def test_backend_parameters():
+    params = parse(_values(backend="onnxruntime", onnx_dir="/exports/tiny", onnx_providers="cpu"))
+    assert (params.backend, params.onnx_dir, params.onnx_providers) == (
+        "onnxruntime",
+        Path("/exports/tiny"),
+        "cpu",
+    )
+    assert params.tensorrt_cache_dir is None  # the default cache
+    assert parse(_values()).backend == "torch"
