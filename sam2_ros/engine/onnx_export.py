@@ -170,7 +170,7 @@ def _examples(sam: nn.Module):
     )
     decoder = sam.sam_mask_decoder
     high_res = (
-        {f"high_res_{i}": _like(["objects", *x.shape[1:]]) for i, x in enumerate(fpn[:2])}
+        {f"high_res_{i}": _like(["frames", *x.shape[1:]]) for i, x in enumerate(fpn[:2])}
         if decoder.use_high_res_features
         else {}
     )
@@ -196,7 +196,7 @@ def _examples(sam: nn.Module):
         "memory_encoder",
         MemoryEncoderGraph(sam),
         {
-            "pix_feat": _like(["objects", dim, side, side]),
+            "pix_feat": _like(["frames", dim, side, side]),
             "masks": _like(["objects", 1, size, size]),
         },
         {
@@ -208,7 +208,7 @@ def _examples(sam: nn.Module):
 
 def _like(shape: list[int | str], **sizes: int) -> torch.Tensor:
     """A random example tensor of ``shape``, axis names taking ``sizes`` (or their defaults)."""
-    defaults = {"objects": _OBJECTS, "pointer_tokens": _POINTER_TOKENS}
+    defaults = {"objects": _OBJECTS, "pointer_tokens": _POINTER_TOKENS, "frames": 1}
     defaults["prompt_tokens"] = _PROMPT_TOKENS
     dims = [d if isinstance(d, int) else {**defaults, **sizes}[d] for d in shape]
     example = torch.randn(*dims)

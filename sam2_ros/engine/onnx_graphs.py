@@ -13,7 +13,10 @@ orchestration calls them (``SAM2Base`` stays the orchestration, whichever backen
   SAM 2's Python code), the number of prompt tokens dynamic;
 * ``memory_encoder``: a frame's features and (already scaled) mask -> a memory and its encoding.
 
-Object batches are a dynamic axis of every graph but the image encoder's.
+Object batches are a dynamic axis of every graph but the image encoder's. The current frame's
+features that every object shares (the mask decoder's high-resolution levels, the memory
+encoder's frame) have an axis of their own, ``frames``: one row broadcast over the objects (the
+graph then projects the frame once for all of them), or one per object.
 """
 
 from __future__ import annotations

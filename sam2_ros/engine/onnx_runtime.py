@@ -246,7 +246,7 @@ def _predict_masks(
         image_pe,
         sparse_prompt_embeddings,
         dense_prompt_embeddings,
-        *(high_res_features or []),
+        *(_shared_row(x) for x in high_res_features or []),
     )
 
 
@@ -256,5 +256,11 @@ def _memory_encoder(
     """``MemoryEncoder.forward`` (the graph takes the mask scaled, as SAM 2 passes it)."""
     if not skip_mask_sigmoid:
         masks = torch.sigmoid(masks)
-    features, position = session(pix_feat, masks)
+    features, position = session(_shared_row(pix_feat), masks)
     return {"vision_features": features, "vision_pos_enc": [position]}
+
+
+def _shared_row(x: torch.Tensor) -> torch.Tensor:
+    """One row of a batch that is one row expanded (every object's view of the same frame), the
+    graphs broadcasting it; ``x`` itself otherwise."""
+    return x[:1] if x.shape[0] > 1 and x.stride(0) == 0 else x
