@@ -1,8 +1,7 @@
-"""Where the package's installed files (config/, launch/, model/) live; files' digests."""
+"""Where the package's installed files (config/, launch/, model/) live."""
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -37,12 +36,3 @@ def fastdds_profile() -> Path | None:
     """The Fast DDS profile for camera-sized messages (``config/fastdds_large_images.xml``)."""
     share = package_share()
     return share / "config" / "fastdds_large_images.xml" if share is not None else None
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

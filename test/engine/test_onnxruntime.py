@@ -171,38 +171,28 @@ def _copy(onnx_dir, tmp_path):
     return copy
 
 
-def test_refuses_other_weights(small_onnx_dir):
-    with pytest.raises(OnnxExportError, match="weights fingerprint"):
+@pytest.mark.parametrize(
+    ("export", "model", "message"),
+    [
+        ("small_onnx_dir", {"seed": 1}, "weights fingerprint"),
+        ("onnx_dir", {}, r"image size 256 px \(this model: 128 px\)"),
+        (
+            "small_onnx_dir",
+            {"model_cfg": "configs/sam2/sam2_hiera_t.yaml"},
+            r"model config configs/sam2\.1/sam2\.1_hiera_t\.yaml",
+        ),
+    ],
+    ids=["weights", "image_size", "config"],
+)
+def test_refuses_an_export_of_another_model(request, export, model, message):
+    with pytest.raises(OnnxExportError, match=message):
         load_model(
-            image_size=128,
-            allow_random_weights=True,
-            seed=1,
-            device="cpu",
-            backend="onnxruntime",
-            onnx_dir=small_onnx_dir,
-        )
-
-
-def test_refuses_other_image_size(onnx_dir):
-    with pytest.raises(OnnxExportError, match=r"image size 256 px \(this model: 128 px\)"):
-        load_model(
-            image_size=128,
-            allow_random_weights=True,
-            device="cpu",
-            backend="onnxruntime",
-            onnx_dir=onnx_dir,
-        )
-
-
-def test_refuses_other_config(small_onnx_dir):
-    with pytest.raises(OnnxExportError, match=r"model config configs/sam2.1/sam2.1_hiera_t.yaml"):
-        load_model(
-            "configs/sam2/sam2_hiera_t.yaml",
             image_size=128,
             allow_random_weights=True,
             device="cpu",
             backend="onnxruntime",
-            onnx_dir=small_onnx_dir,
+            onnx_dir=request.getfixturevalue(export),
+            **model,
         )
 
 
