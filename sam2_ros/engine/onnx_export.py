@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -34,10 +35,10 @@ LOG = logging.getLogger("sam2_ros.engine")
 
 #: Precisions an export can be made in (graphs are fp32; see the module docstring).
 EXPORT_PRECISIONS = ("auto", "fp32")
-_OBJECTS = 2  # example batch: not 1, which a trace could specialise on
+#: Lengths of the named axes in the examples traced: none 1 where it can be more (a trace could
+#: take it for a constant), none equal to another (``frames``: one row, broadcast).
+_EXAMPLE_SIZES = {"objects": 2, "frames": 1, "pointer_tokens": 8, "prompt_tokens": 3}
 _MEMORY_FRAMES = 3
-_POINTER_TOKENS = 8
-_PROMPT_TOKENS = 3
 
 
 def export_onnx(
@@ -83,14 +84,16 @@ def _export_into(model: Sam2Model, directory: Path) -> ExportManifest:
     import onnx
 
     sam = model.sam
+    side = sam.image_size // sam.backbone_stride
+    sizes = {**_EXAMPLE_SIZES, "memory_tokens": _MEMORY_FRAMES * side * side}
     graphs = {}
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python values it keeps as such
-        for name, graph, inputs, outputs in _examples(sam):
+        for name, graph, inputs, outputs in _graphs(sam):
             path = directory / f"{name}.onnx"
             torch.onnx.export(
                 graph,
-                tuple(inputs.values()),
+                tuple(_example(shape, sizes) for shape in inputs.values()),
                 str(path),
                 input_names=list(inputs),
                 output_names=list(outputs),
@@ -99,12 +102,7 @@ def _export_into(model: Sam2Model, directory: Path) -> ExportManifest:
                 dynamo=False,
             )
             onnx.checker.check_model(str(path), full_check=True)
-            graphs[name] = GraphSpec(
-                file=path.name,
-                sha256=file_sha256(path),
-                inputs=_shapes(inputs),
-                outputs=_shapes(outputs),
-            )
+            graphs[name] = GraphSpec(path.name, file_sha256(path), inputs, outputs)
             LOG.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
     manifest = ExportManifest(
         model_cfg=model.model_cfg,
@@ -138,39 +136,39 @@ def memory_layout(sam: nn.Module) -> dict[str, object]:
     }
 
 
-def _examples(sam: nn.Module):
-    """(graph name, module, example inputs, outputs -> shape with axis names) per graph."""
+#: A shape: sizes, and names for the dynamic axes.
+Shape = list[int | str]
+
+
+def _graphs(sam: nn.Module) -> Iterator[tuple[str, nn.Module, dict[str, Shape], dict[str, Shape]]]:
+    """(graph name, module, its inputs' shapes, its outputs' shapes) per graph, in order."""
     size, side = sam.image_size, sam.image_size // sam.backbone_stride
     hw, dim, mem = side * side, sam.hidden_dim, sam.mem_dim
-    image = torch.randn(1, 3, size, size)
-    fpn = ImageEncoderGraph(sam)(image)[:-1]
-    levels = {
-        f"backbone_fpn_{i}": [1, x.shape[1], x.shape[2], x.shape[3]] for i, x in enumerate(fpn)
-    }
+    with torch.no_grad():
+        fpn = ImageEncoderGraph(sam)(torch.zeros(1, 3, size, size))[:-1]
+    levels = {f"backbone_fpn_{i}": [1, *x.shape[1:]] for i, x in enumerate(fpn)}
     yield (
         "image_encoder",
         ImageEncoderGraph(sam),
-        {"image": image},
+        {"image": [1, 3, size, size]},
         {**levels, "vision_pos_enc": [1, dim, side, side]},
     )
     yield (
         "memory_attention",
         MemoryAttentionGraph(sam),
         {
-            "curr": _like([hw, "objects", dim]),
-            "curr_pos": _like([hw, "objects", dim]),
-            "memory": _like(["memory_tokens", "objects", mem], memory_tokens=_MEMORY_FRAMES * hw),
-            "memory_pos": _like(
-                ["memory_tokens", "objects", mem], memory_tokens=_MEMORY_FRAMES * hw
-            ),
-            "pointers": _like(["pointer_tokens", "objects", mem]),
-            "pointers_pos": _like(["pointer_tokens", "objects", mem]),
+            "curr": [hw, "objects", dim],
+            "curr_pos": [hw, "objects", dim],
+            "memory": ["memory_tokens", "objects", mem],
+            "memory_pos": ["memory_tokens", "objects", mem],
+            "pointers": ["pointer_tokens", "objects", mem],
+            "pointers_pos": ["pointer_tokens", "objects", mem],
         },
         {"conditioned": [hw, "objects", dim]},
     )
     decoder = sam.sam_mask_decoder
     high_res = (
-        {f"high_res_{i}": _like(["frames", *x.shape[1:]]) for i, x in enumerate(fpn[:2])}
+        {f"high_res_{i}": ["frames", *x.shape[1:]] for i, x in enumerate(fpn[:2])}
         if decoder.use_high_res_features
         else {}
     )
@@ -179,10 +177,10 @@ def _examples(sam: nn.Module):
         "mask_decoder",
         MaskDecoderGraph(sam),
         {
-            "image_embeddings": _like(["objects", dim, side, side]),
-            "image_pe": sam.sam_prompt_encoder.get_dense_pe(),
-            "sparse_prompt_embeddings": _like(["objects", "prompt_tokens", dim]),
-            "dense_prompt_embeddings": _like(["objects", dim, side, side]),
+            "image_embeddings": ["objects", dim, side, side],
+            "image_pe": [1, dim, side, side],
+            "sparse_prompt_embeddings": ["objects", "prompt_tokens", dim],
+            "dense_prompt_embeddings": ["objects", dim, side, side],
             **high_res,
         },
         {
@@ -195,10 +193,7 @@ def _examples(sam: nn.Module):
     yield (
         "memory_encoder",
         MemoryEncoderGraph(sam),
-        {
-            "pix_feat": _like(["frames", dim, side, side]),
-            "masks": _like(["objects", 1, size, size]),
-        },
+        {"pix_feat": ["frames", dim, side, side], "masks": ["objects", 1, size, size]},
         {
             "maskmem_features": ["objects", mem, side, side],
             "maskmem_pos_enc": ["objects", mem, side, side],
@@ -206,35 +201,15 @@ def _examples(sam: nn.Module):
     )
 
 
-def _like(shape: list[int | str], **sizes: int) -> torch.Tensor:
-    """A random example tensor of ``shape``, axis names taking ``sizes`` (or their defaults)."""
-    defaults = {"objects": _OBJECTS, "pointer_tokens": _POINTER_TOKENS, "frames": 1}
-    defaults["prompt_tokens"] = _PROMPT_TOKENS
-    dims = [d if isinstance(d, int) else {**defaults, **sizes}[d] for d in shape]
-    example = torch.randn(*dims)
-    example.axis_names = shape
-    return example
+def _example(shape: Shape, sizes: dict[str, int]) -> torch.Tensor:
+    """A random tensor of ``shape``, its named axes ``sizes`` long."""
+    return torch.randn(*(d if isinstance(d, int) else sizes[d] for d in shape))
 
 
-def _axes(named: dict[str, torch.Tensor | list]) -> dict[str, dict[int, str]]:
-    """``dynamic_axes`` for inputs or outputs: every named axis."""
-    axes = {}
-    for name, value in named.items():
-        shape = getattr(value, "axis_names", value)
-        if isinstance(shape, list):
-            dynamic = {i: d for i, d in enumerate(shape) if isinstance(d, str)}
-            if dynamic:
-                axes[name] = dynamic
-    return axes
-
-
-def _shapes(named: dict[str, torch.Tensor | list]) -> dict[str, list[int | str]]:
-    """Each input's or output's shape, axis names where dynamic."""
-    return {
-        name: list(getattr(value, "axis_names", None) or _fixed(value))
-        for name, value in named.items()
+def _axes(shapes: dict[str, Shape]) -> dict[str, dict[int, str]]:
+    """``dynamic_axes`` of inputs or outputs: their named axes."""
+    axes = {
+        name: {i: d for i, d in enumerate(shape) if isinstance(d, str)}
+        for name, shape in shapes.items()
     }
-
-
-def _fixed(value: torch.Tensor | list) -> list[int | str]:
-    return list(value.shape) if isinstance(value, torch.Tensor) else value
+    return {name: named for name, named in axes.items() if named}
