@@ -36,10 +36,16 @@ COMPONENTS = (
 )
 
 
+def user_cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/sam2_ros/<name>`` (``~/.cache`` without it): where what the engine
+    builds once (compiled kernels, TensorRT engines) is kept between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sam2_ros" / name
+
+
 def default_cache_dir() -> Path:
     """Where compiled kernels are kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sam2_ros" / "torch_compile"
+    return user_cache_dir("torch_compile")
 
 
 def bucket(batch: int) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from sam2_ros.engine.checkpoint import file_sha256
+from sam2_ros.engine.compiled import user_cache_dir
 from sam2_ros.engine.onnx_graphs import GRAPHS, ExportManifest, OnnxExportError
 
 LOG = logging.getLogger("sam2_ros.engine")
@@ -36,8 +36,7 @@ PROVIDERS = {
 
 def default_tensorrt_cache_dir() -> Path:
     """Where TensorRT keeps the engines it builds from the graphs (building takes minutes)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sam2_ros" / "tensorrt"
+    return user_cache_dir("tensorrt")
 
 
 def choose_providers(requested: str, available: Sequence[str]) -> tuple[list[str], str]:
