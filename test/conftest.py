@@ -163,6 +163,18 @@ def publish_camera_info(client, rosout, node: str, camera: str, topic: str, info
     raise AssertionError(f"{node} never logged {expected!r}")
 
 
+def assert_live(result, where: str = "") -> None:
+    """Fail unless ``result`` can tell a right answer from a wrong one: objects present, each mask
+    neither empty nor full, its logits not constant (random weights with some seeds score every
+    object absent: masks empty, logits -1024, and then any two runs compare equal)."""
+    assert result.object_ids, f"no object tracked {where}"
+    for object_id, mask, logits in zip(
+        result.object_ids, result.masks, result.mask_logits, strict=True
+    ):
+        assert 0.0 < mask.mean() < 1.0, f"object {object_id}'s mask is empty or full {where}"
+        assert logits.std() > 1e-3, f"object {object_id}'s logits are constant {where}"
+
+
 def mask_iou(a, b) -> float:
     """Intersection over union of two boolean masks (1.0 when both are empty)."""
     union = (a | b).sum()

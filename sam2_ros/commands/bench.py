@@ -4,7 +4,7 @@ DDS (``--node``; :mod:`~sam2_ros.commands.node_bench`), the cost of a prompt tha
 frames late (``--late-prompt D``) or of pairing detections with objects (``--association``),
 the detection rules scored on a scene with ground truth (``--tracking-scenario``), and bags
 annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`), and
-the engine on ONNX Runtime against torch (``--backend onnxruntime``;
+the engine on ONNX Runtime or OpenVINO against torch (``--backend onnxruntime|openvino``;
 :mod:`~sam2_ros.commands.backend_bench`).
 """
 
@@ -183,9 +183,9 @@ def run(args: argparse.Namespace) -> int:
         problem = "--detector, --rate and --depth go with --node"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
-    elif args.backend == "onnxruntime" and (args.compare_official or args.compile != "none"):
+    elif args.backend != "torch" and (args.compare_official or args.compile != "none"):
         problem = (
-            "--backend onnxruntime is timed against torch fp32 and bf16 itself "
+            f"--backend {args.backend} is timed against torch fp32 and bf16 itself "
             "(not with --compare-official or --compile)"
         )
     elif args.checkpoint is not None and not args.checkpoint.is_file():
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
                 results = bench_fleet(args, scene, checkpoint, Path(workdir))
             elif args.late_prompt:
                 results = bench_late_prompt(args, scene, checkpoint)
-            elif args.backend == "onnxruntime":
+            elif args.backend != "torch":
                 results = bench_backends(args, scene, checkpoint, Path(workdir))
             else:
                 results = bench_engine(args, scene, checkpoint, Path(workdir))
@@ -280,6 +280,12 @@ def _argv(args: argparse.Namespace) -> list[str]:
         flags.append(f"--detections {args.detections}")
     if args.fleet:
         flags.append(f"--fleet-bags {args.fleet_bags}")
+    flags.append(f"--warmup {args.warmup}")
+    if args.backend != "torch":
+        flags.append(f"--backend {args.backend} --openvino-device {args.openvino_device}")
+    for name in ("onnx_dir", "checkpoint"):
+        if getattr(args, name) is not None:
+            flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     return flags
 
 

@@ -29,8 +29,8 @@ def at_least(minimum: float, kind: type = int) -> Callable[[str], Any]:
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--device``, ``--precision``, ``--backend`` and ``--onnx-dir``, as every command that
-    runs SAM 2 takes them."""
+    """``--device``, ``--precision``, ``--backend``, ``--onnx-dir`` and ``--openvino-device``, as
+    every command that runs SAM 2 takes them."""
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--precision",
@@ -42,16 +42,27 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="torch",
-        help="what runs SAM 2's components: torch, or onnxruntime on --onnx-dir's export",
+        help="what runs SAM 2's components: torch, or onnxruntime or openvino on --onnx-dir's "
+        "export",
     )
     parser.add_argument(
-        "--onnx-dir", type=Path, default=None, help="an export of sam2-ros export (onnxruntime)"
+        "--onnx-dir",
+        type=Path,
+        default=None,
+        help="an export of sam2-ros export (onnxruntime, openvino)",
+    )
+    parser.add_argument(
+        "--openvino-device", default="CPU", help="OpenVINO's device: CPU, GPU, NPU or AUTO"
     )
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """``load_model``'s backend keywords from the options of :func:`add_device_arguments`."""
-    return {"backend": args.backend, "onnx_dir": args.onnx_dir}
+    return {
+        "backend": args.backend,
+        "onnx_dir": args.onnx_dir,
+        "openvino_device": args.openvino_device,
+    }
 
 
 def _check_model(args: argparse.Namespace) -> int:

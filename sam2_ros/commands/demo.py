@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "backend": args.backend,
         "onnx_dir": str(args.onnx_dir or ""),
+        "openvino_device": args.openvino_device,
         "drop_frames": False,
         "allow_random_weights": random_weights,
         "checkpoint": str(checkpoint or ""),
@@ -180,6 +181,7 @@ def _engine_alone_fps(args: argparse.Namespace, checkpoint: Path | None, image_s
         (args.width, args.height),
         backend=args.backend,
         onnx_dir=args.onnx_dir,
+        openvino_device=args.openvino_device,
     )
     engine = EngineAlone(settings, args.output / "engine_alone.log")
     try:

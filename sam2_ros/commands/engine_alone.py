@@ -37,6 +37,7 @@ def engine_settings(
     compile_mode: str = "none",
     backend: str = "torch",
     onnx_dir: Path | None = None,
+    openvino_device: str = "CPU",
 ) -> dict:
     """The engine alone's settings: a node's model settings (no checkpoint: the seeded random
     weights a node with ``allow_random_weights`` builds; image size 0: the model's), the number
@@ -50,6 +51,7 @@ def engine_settings(
         "compile": compile_mode,
         "backend": backend,
         "onnx_dir": str(onnx_dir) if onnx_dir is not None else None,
+        "openvino_device": openvino_device,
         "objects": objects,
         "width": size[0],
         "height": size[1],
@@ -71,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         precision=settings["precision"],
         backend=settings["backend"],
         onnx_dir=settings["onnx_dir"],
+        openvino_device=settings["openvino_device"],
     )
     if settings["compile"] != "none":
         predictor.model.compile(settings["compile"])

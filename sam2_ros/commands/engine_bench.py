@@ -105,17 +105,17 @@ def bench_engine(
             graphs_uncounted, graphs = compiled_graphs() - graphs, compiled_graphs()
         frame = scene.frame(index)
         prompts = points if index == 0 else []
-        steps = {"ours": functools.partial(_timed_step, ours, frame, prompts)}
+        steps = {"ours": functools.partial(timed_step, ours, frame, prompts)}
         if eager is not None:
-            steps["eager"] = functools.partial(_timed_step, eager, frame, prompts)
+            steps["eager"] = functools.partial(timed_step, eager, frame, prompts)
         if fp32 is not None:
-            steps["ours_fp32"] = functools.partial(_timed_step, fp32, frame, prompts)
+            steps["ours_fp32"] = functools.partial(timed_step, fp32, frame, prompts)
         if official is not None:
             steps["official"] = functools.partial(_official_step, official, index)
         if official_fp32 is not None:
             steps["official_fp32"] = functools.partial(_official_step, official_fp32, index)
         done = {}
-        for name in _in_turn(list(steps), index):
+        for name in in_turn(list(steps), index):
             done[name], record[f"{name}_ms"][index] = steps[name]()
         result = done["ours"]
         if args.lift:
@@ -221,14 +221,14 @@ def _precision_comparison(record: dict[str, np.ndarray], counted: slice) -> dict
     }
 
 
-def _in_turn(names: list[str], index: int) -> list[str]:
+def in_turn(names: list[str], index: int) -> list[str]:
     """The sides in the order they run on frame ``index``: rotated by one every frame, so that
     none always runs first or always after the same one (caches, clock)."""
     shift = index % len(names)
     return names[shift:] + names[:shift]
 
 
-def _timed_step(predictor: StreamingPredictor, frame: np.ndarray, prompts: list) -> tuple:
+def timed_step(predictor: StreamingPredictor, frame: np.ndarray, prompts: list) -> tuple:
     """Track ``frame`` and prompt a new object at each point; the result and milliseconds."""
     device = predictor.model.device
     started = synced_clock(device)
@@ -250,7 +250,7 @@ def _bucket_changes(predictor: StreamingPredictor, scene: SyntheticScene, index:
             predictor.add_prompt(points=[(scene.width * 0.9, scene.height * 0.1)], labels=[1])
         else:
             predictor.remove_object(predictor.object_ids[-1])
-        times = [_timed_step(predictor, scene.frame(index + k), [])[1] for k in range(frames)]
+        times = [timed_step(predictor, scene.frame(index + k), [])[1] for k in range(frames)]
         changes[f"{change}_object_frame_ms_max"] = max(times)
         changes[f"{change}_object_graphs_compiled"] = compiled_graphs() - graphs
         index += frames

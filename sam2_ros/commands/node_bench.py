@@ -85,6 +85,7 @@ def bench_node(
             args.compile,
             args.backend,
             args.onnx_dir,
+            args.openvino_device,
         ),
         workdir / "engine_alone.log",
     )
@@ -170,6 +171,7 @@ class _NodeRun:
                 "compile": args.compile,
                 "backend": args.backend,
                 "onnx_dir": str(args.onnx_dir or ""),
+                "openvino_device": args.openvino_device,
                 "detection_topics": [DETECTOR_TOPIC if args.detector else ""],
                 "depth_topics": [DEPTH_TOPIC if args.depth else ""],
             },

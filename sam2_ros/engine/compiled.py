@@ -21,26 +21,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from sam2_ros.engine.cache import user_cache_dir
+from sam2_ros.engine.components import COMPONENTS
+
 COMPILE_MODES = ("none", "default", "max")
 
 #: Object batch sizes compiled graphs are made for; larger batches run at their own size.
 BUCKETS = (1, 2, 4, 8, 16)
 
-#: Per-frame components: (attribute of SAM2Base, shapes dynamic?).
-COMPONENTS = (
-    ("image_encoder", False),
-    ("memory_attention", True),
+#: What is compiled: each per-frame component's module, and the prompt encoder (as Meta's
+#: ``SAM2VideoPredictorVOS`` compiles it): (attribute of SAM2Base, shapes dynamic?).
+COMPILED = (
+    *((component.attribute, component.dynamic) for component in COMPONENTS),
     ("sam_prompt_encoder", False),
-    ("sam_mask_decoder", False),
-    ("memory_encoder", False),
 )
-
-
-def user_cache_dir(name: str) -> Path:
-    """``$XDG_CACHE_HOME/sam2_ros/<name>`` (``~/.cache`` without it): where what the engine
-    builds once (compiled kernels, TensorRT engines) is kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sam2_ros" / name
 
 
 def default_cache_dir() -> Path:
@@ -60,8 +54,8 @@ def compile_components(
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir or default_cache_dir())
     inductor_mode = "max-autotune" if mode == "max" else "default"
     graphs = mode == "max" and device.type == "cuda"  # CUDA graphs reuse their output buffers
-    for name, dynamic in COMPONENTS:
-        module = getattr(sam, name)
+    for attribute, dynamic in COMPILED:
+        module = getattr(sam, attribute)
         compiled = torch.compile(module.forward, mode=inductor_mode, dynamic=dynamic)
         module.forward = functools.partial(_cloned, compiled) if graphs else compiled
 

@@ -14,7 +14,9 @@ import torch
 from sam2_ros.engine.checkpoint import CheckpointError, load_state_dict_into, read_state_dict
 from sam2_ros.engine.compiled import COMPILE_MODES, compile_components
 from sam2_ros.engine.cpu_bf16 import prepare_bf16_on_cpu
-from sam2_ros.engine.onnx_runtime import OnnxRuntimeBackend, install_onnxruntime
+from sam2_ros.engine.graph_runtime import GraphBackend
+from sam2_ros.engine.onnx_runtime import install_onnxruntime
+from sam2_ros.engine.openvino_runtime import install_openvino
 from sam2_ros.engine.precision import PRECISIONS, choose_precision
 from sam2_ros.engine.speedups import install_speedups
 
@@ -22,8 +24,10 @@ LOG = logging.getLogger("sam2_ros.engine")
 
 DEFAULT_MODEL_CFG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
-#: What runs SAM 2's per-frame components: PyTorch, or ONNX Runtime on an export.
-BACKENDS = ("torch", "onnxruntime")
+#: What runs SAM 2's per-frame components: PyTorch, or ONNX Runtime or OpenVINO on an export.
+BACKENDS = ("torch", "onnxruntime", "openvino")
+#: The backends that run an export's graphs (``onnx_dir``).
+GRAPH_BACKENDS = BACKENDS[1:]
 
 #: Overrides that ``sam2.build_sam.build_sam2_video_predictor`` adds on top of ``build_sam2``'s
 #: (besides switching the class): clicked masks are binarized before the memory encoder.
@@ -84,8 +88,8 @@ class Sam2Model:
     precision: str = "fp32"
     #: Why that precision, in one line (e.g. ``"bf16: CPU has avx512_bf16"``).
     precision_reason: str = "fp32: requested"
-    #: The ONNX Runtime sessions' description when ``backend`` is onnxruntime.
-    onnxruntime: OnnxRuntimeBackend | None = None
+    #: What runs the export's graphs, with a graph backend (onnxruntime, openvino).
+    graph_backend: GraphBackend | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     def weights_fingerprint(self) -> str:
@@ -102,8 +106,11 @@ class Sam2Model:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """bf16 when that is the precision (as Meta runs SAM 2 on CUDA), else None: fp32."""
-        return torch.bfloat16 if self.precision == "bf16" else None
+        """bf16 when that is the precision of torch's work (as Meta runs SAM 2 on CUDA), else
+        None: fp32 (always with a graph backend, whose runtime infers in its own precision)."""
+        if self.precision == "bf16" and self.graph_backend is None:
+            return torch.bfloat16
+        return None
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
@@ -123,10 +130,10 @@ class Sam2Model:
             raise ModelConfigError(f"compile mode {mode!r} is not one of {modes}")
         if self.compiled:
             raise ModelConfigError(f"the model is compiled already ({self.compile_mode})")
-        if mode != "none" and self.onnxruntime is not None:
+        if mode != "none" and self.graph_backend is not None:
             raise ModelConfigError(
-                f"compile {mode} applies to the torch backend only: with backend onnxruntime "
-                "ONNX Runtime optimises the graphs itself (set compile: none)"
+                f"compile {mode} applies to the torch backend only: with backend "
+                f"{self.backend} the runtime optimises the graphs itself (set compile: none)"
             )
         if mode != "none":
             compile_components(self.sam, self.device, mode, cache_dir)
@@ -134,12 +141,12 @@ class Sam2Model:
 
     @property
     def backend(self) -> str:
-        """``torch`` or ``onnxruntime``."""
-        return "torch" if self.onnxruntime is None else "onnxruntime"
+        """``torch``, ``onnxruntime`` or ``openvino``."""
+        return "torch" if self.graph_backend is None else self.graph_backend.runtime
 
     def describe_backend(self) -> str:
-        """The backend in one line (for ONNX Runtime: providers, the reason, the export)."""
-        return "torch" if self.onnxruntime is None else self.onnxruntime.describe()
+        """The backend in one line (for a graph backend: where it runs, why, the export)."""
+        return "torch" if self.graph_backend is None else self.graph_backend.describe()
 
     @property
     def compiled(self) -> bool:
@@ -166,6 +173,7 @@ def load_model(
     onnx_dir: str | Path | None = None,
     onnx_providers: str = "auto",
     tensorrt_cache_dir: Path | None = None,
+    openvino_device: str = "CPU",
     exportable: bool = False,
 ) -> Sam2Model:
     """Build SAM 2 from a config (optionally at a non-default resolution) and load its weights.
@@ -178,26 +186,27 @@ def load_model(
     ``backend="onnxruntime"`` runs the per-frame components from the export in ``onnx_dir``
     (``sam2-ros export``), which must have been made from the same config, image size and
     weights, on ``onnx_providers`` (see :func:`~sam2_ros.engine.onnx_runtime.choose_providers`;
-    TensorRT keeps its engines in ``tensorrt_cache_dir``); its graphs are fp32. ``exportable``:
-    only the speed-ups an ONNX trace records whole (for :mod:`sam2_ros.engine.onnx_export`).
+    TensorRT keeps its engines in ``tensorrt_cache_dir``); its graphs are fp32.
+    ``backend="openvino"`` runs the same export on OpenVINO's ``openvino_device`` (CPU, GPU, NPU,
+    AUTO), in bf16 or fp32 as ``precision`` says (see
+    :func:`~sam2_ros.engine.openvino_runtime.choose_precision`), with torch's glue on the CPU.
+    With either, SAM 2's glue between the graphs runs in fp32 torch. ``exportable``: only the
+    speed-ups an ONNX trace records whole (for :mod:`sam2_ros.engine.onnx_export`).
     """
-    if backend not in BACKENDS:
-        raise ModelConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
-    if backend == "onnxruntime":
-        if onnx_dir is None or not str(onnx_dir):
-            raise ModelConfigError("backend onnxruntime needs onnx_dir: an export's folder")
-        if precision == "bf16":
-            raise ModelConfigError(
-                "precision bf16 applies to the torch backend: ONNX Runtime runs the export's "
-                "fp32 graphs (use precision auto or fp32)"
-            )
-        precision = "fp32"
+    validate_backend(backend, onnx_dir, precision)
     from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
 
+    if backend == "openvino" and device == "auto":
+        device = "cpu"
     resolved_device = resolve_device(device)
-    if precision not in PRECISIONS:
-        raise ModelConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    in_effect, reason = choose_precision(precision, resolved_device)
+    if backend == "openvino" and resolved_device.type != "cpu":
+        raise ModelConfigError(
+            f"backend openvino runs torch's glue on the CPU and the graphs on openvino_device: "
+            f"use device cpu or auto, not {device}"
+        )
+    in_effect, reason = (
+        choose_precision(precision, resolved_device) if backend == "torch" else ("fp32", "")
+    )
     if checkpoint is None and not allow_random_weights:
         raise CheckpointError(
             "no checkpoint given: download the official weights with "
@@ -239,7 +248,7 @@ def load_model(
         prepare_bf16_on_cpu(sam)
     if backend == "onnxruntime":
         model.precision_reason = "fp32: the ONNX Runtime backend runs fp32 graphs"
-        model.onnxruntime = install_onnxruntime(
+        model.graph_backend = install_onnxruntime(
             sam,
             onnx_dir,
             model_cfg,
@@ -247,4 +256,26 @@ def load_model(
             onnx_providers,
             tensorrt_cache_dir,
         )
+    elif backend == "openvino":
+        model.graph_backend, model.precision, model.precision_reason = install_openvino(
+            sam, onnx_dir, model_cfg, model.weights_fingerprint(), precision, openvino_device
+        )
     return model
+
+
+def validate_backend(backend: str, onnx_dir: str | Path | None, precision: str) -> None:
+    """Refuse a backend, precision and export folder that cannot go together
+    (:class:`ModelConfigError`): the one check the engine and the node's parameters share."""
+    if backend not in BACKENDS:
+        raise ModelConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ModelConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if backend in GRAPH_BACKENDS and (onnx_dir is None or not str(onnx_dir)):
+        raise ModelConfigError(
+            f"backend {backend} needs onnx_dir: the folder of an export (sam2-ros export)"
+        )
+    if backend == "onnxruntime" and precision == "bf16":
+        raise ModelConfigError(
+            "precision bf16 applies to the torch and openvino backends: ONNX Runtime runs the "
+            "export's fp32 graphs (use precision auto or fp32)"
+        )

@@ -20,15 +20,14 @@ import torch
 from torch import nn
 
 from sam2_ros.engine.checkpoint import file_sha256
+from sam2_ros.engine.components import COMPONENTS
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, ModelConfigError, Sam2Model, load_model
 from sam2_ros.engine.onnx_graphs import (
+    GRAPH_MODULES,
     OPSET,
     ExportManifest,
     GraphSpec,
     ImageEncoderGraph,
-    MaskDecoderGraph,
-    MemoryAttentionGraph,
-    MemoryEncoderGraph,
 )
 
 LOG = logging.getLogger("sam2_ros.engine")
@@ -141,31 +140,19 @@ Shape = list[int | str]
 
 
 def _graphs(sam: nn.Module) -> Iterator[tuple[str, nn.Module, dict[str, Shape], dict[str, Shape]]]:
-    """(graph name, module, its inputs' shapes, its outputs' shapes) per graph, in order."""
+    """(graph name, module, its inputs' shapes, its outputs' shapes) per component, in order."""
+    shapes = _shapes(sam)
+    for component in COMPONENTS:
+        yield component.name, GRAPH_MODULES[component.name](sam), *shapes[component.name]
+
+
+def _shapes(sam: nn.Module) -> dict[str, tuple[dict[str, Shape], dict[str, Shape]]]:
+    """Each graph's inputs' and outputs' shapes, by component."""
     size, side = sam.image_size, sam.image_size // sam.backbone_stride
     hw, dim, mem = side * side, sam.hidden_dim, sam.mem_dim
     with torch.no_grad():
         fpn = ImageEncoderGraph(sam)(torch.zeros(1, 3, size, size))[:-1]
     levels = {f"backbone_fpn_{i}": [1, *x.shape[1:]] for i, x in enumerate(fpn)}
-    yield (
-        "image_encoder",
-        ImageEncoderGraph(sam),
-        {"image": [1, 3, size, size]},
-        {**levels, "vision_pos_enc": [1, dim, side, side]},
-    )
-    yield (
-        "memory_attention",
-        MemoryAttentionGraph(sam),
-        {
-            "curr": [hw, "objects", dim],
-            "curr_pos": [hw, "objects", dim],
-            "memory": ["memory_tokens", "objects", mem],
-            "memory_pos": ["memory_tokens", "objects", mem],
-            "pointers": ["pointer_tokens", "objects", mem],
-            "pointers_pos": ["pointer_tokens", "objects", mem],
-        },
-        {"conditioned": [hw, "objects", dim]},
-    )
     decoder = sam.sam_mask_decoder
     high_res = (
         {f"high_res_{i}": ["frames", *x.shape[1:]] for i, x in enumerate(fpn[:2])}
@@ -173,32 +160,45 @@ def _graphs(sam: nn.Module) -> Iterator[tuple[str, nn.Module, dict[str, Shape], 
         else {}
     )
     masks = decoder.num_mask_tokens
-    yield (
-        "mask_decoder",
-        MaskDecoderGraph(sam),
-        {
-            "image_embeddings": ["objects", dim, side, side],
-            "image_pe": [1, dim, side, side],
-            "sparse_prompt_embeddings": ["objects", "prompt_tokens", dim],
-            "dense_prompt_embeddings": ["objects", dim, side, side],
-            **high_res,
-        },
-        {
-            "masks": ["objects", masks, 4 * side, 4 * side],
-            "iou_pred": ["objects", masks],
-            "mask_tokens_out": ["objects", masks, dim],
-            "object_score_logits": ["objects", 1],
-        },
-    )
-    yield (
-        "memory_encoder",
-        MemoryEncoderGraph(sam),
-        {"pix_feat": ["frames", dim, side, side], "masks": ["objects", 1, size, size]},
-        {
-            "maskmem_features": ["objects", mem, side, side],
-            "maskmem_pos_enc": ["objects", mem, side, side],
-        },
-    )
+    return {
+        "image_encoder": (
+            {"image": [1, 3, size, size]},
+            {**levels, "vision_pos_enc": [1, dim, side, side]},
+        ),
+        "memory_attention": (
+            {
+                "curr": [hw, "objects", dim],
+                "curr_pos": [hw, "objects", dim],
+                "memory": ["memory_tokens", "objects", mem],
+                "memory_pos": ["memory_tokens", "objects", mem],
+                "pointers": ["pointer_tokens", "objects", mem],
+                "pointers_pos": ["pointer_tokens", "objects", mem],
+            },
+            {"conditioned": [hw, "objects", dim]},
+        ),
+        "mask_decoder": (
+            {
+                "image_embeddings": ["objects", dim, side, side],
+                "image_pe": [1, dim, side, side],
+                "sparse_prompt_embeddings": ["objects", "prompt_tokens", dim],
+                "dense_prompt_embeddings": ["objects", dim, side, side],
+                **high_res,
+            },
+            {
+                "masks": ["objects", masks, 4 * side, 4 * side],
+                "iou_pred": ["objects", masks],
+                "mask_tokens_out": ["objects", masks, dim],
+                "object_score_logits": ["objects", 1],
+            },
+        ),
+        "memory_encoder": (
+            {"pix_feat": ["frames", dim, side, side], "masks": ["objects", 1, size, size]},
+            {
+                "maskmem_features": ["objects", mem, side, side],
+                "maskmem_pos_enc": ["objects", mem, side, side],
+            },
+        ),
+    }
 
 
 def _example(shape: Shape, sizes: dict[str, int]) -> torch.Tensor:

@@ -32,8 +32,6 @@ FORMAT = "sam2_ros.onnx_export"
 VERSION = 1
 MANIFEST = "export.json"
 OPSET = 17
-#: Graph names, in the order the engine meets them on a frame.
-GRAPHS = ("image_encoder", "memory_attention", "mask_decoder", "memory_encoder")
 
 
 class OnnxExportError(ValueError):
@@ -174,3 +172,12 @@ class MemoryEncoderGraph(nn.Module):
         """A memory per object and its position encoding."""
         out = self.encoder(pix_feat, masks, skip_mask_sigmoid=True)
         return out["vision_features"], out["vision_pos_enc"][0]
+
+
+#: The module traced into each component's graph, by component name.
+GRAPH_MODULES: dict[str, type[nn.Module]] = {
+    "image_encoder": ImageEncoderGraph,
+    "memory_attention": MemoryAttentionGraph,
+    "mask_decoder": MaskDecoderGraph,
+    "memory_encoder": MemoryEncoderGraph,
+}

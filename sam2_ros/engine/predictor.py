@@ -87,7 +87,7 @@ class StreamingPredictor:
     refines one, on the last tracked frame (or an earlier one still in the history) and answers
     at once. Pass ``model=`` to share one loaded :class:`Sam2Model` between several streams (e.g.
     one predictor per camera); otherwise the model is loaded with the given options (``precision``,
-    ``backend`` and ``onnx_dir``: see :func:`~sam2_ros.engine.model.load_model`).
+    ``backend``, ``onnx_dir``, ``openvino_device``: see :func:`~sam2_ros.engine.model.load_model`).
     """
 
     def __init__(
@@ -108,6 +108,7 @@ class StreamingPredictor:
         precision: str = "auto",
         backend: str = "torch",
         onnx_dir: str | Path | None = None,
+        openvino_device: str = "CPU",
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
@@ -122,6 +123,7 @@ class StreamingPredictor:
             precision,
             backend=backend,
             onnx_dir=onnx_dir,
+            openvino_device=openvino_device,
         )
         self.max_objects = max_objects
         #: Whether object batches run padded to :data:`~sam2_ros.engine.compiled.BUCKETS` rows

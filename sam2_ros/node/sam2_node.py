@@ -225,6 +225,7 @@ class Sam2Node(LifecycleNode):
                 onnx_dir=params.onnx_dir,
                 onnx_providers=params.onnx_providers,
                 tensorrt_cache_dir=params.tensorrt_cache_dir,
+                openvino_device=params.openvino_device,
             )
         except (CheckpointError, ModelConfigError, OnnxExportError) as err:
             self.get_logger().error(f"configure failed: {err}")

@@ -10,7 +10,7 @@ from typing import Any
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
-from sam2_ros.engine.model import BACKENDS
+from sam2_ros.engine.model import BACKENDS, GRAPH_BACKENDS, ModelConfigError, validate_backend
 from sam2_ros.engine.precision import PRECISIONS
 from sam2_ros.paths import model_dir
 from sam2_ros.tracking.association import AssociationSettings
@@ -59,10 +59,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "backend": (
         "torch",
-        "What runs SAM 2's per-frame components: torch, or onnxruntime on the export in onnx_dir "
-        "(sam2-ros export; made from the same model_cfg, image_size and weights).",
+        "What runs SAM 2's per-frame components: torch, or onnxruntime or openvino on the export "
+        "in onnx_dir (sam2-ros export; made from the same model_cfg, image_size and weights).",
     ),
-    "onnx_dir": ("", "Folder of an export (sam2-ros export OUTPUT_DIR) for backend onnxruntime."),
+    "onnx_dir": (
+        "",
+        "Folder of an export (sam2-ros export OUTPUT_DIR) for backend onnxruntime or openvino.",
+    ),
     "onnx_providers": (
         "auto",
         "ONNX Runtime execution providers: auto (TensorRT, then CUDA, then CPU, as the installed "
@@ -72,6 +75,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "",
         "Where TensorRT keeps the engines it builds from the graphs (minutes on first start); "
         "'' = ~/.cache/sam2_ros/tensorrt.",
+    ),
+    "openvino_device": (
+        "CPU",
+        "OpenVINO device of backend openvino: CPU, GPU, NPU (Intel's drivers) or AUTO; one "
+        "OpenVINO does not offer here is refused at configure. Precision: auto = bf16 where the "
+        "device has bf16 units.",
     ),
     "camera_names": (["camera"], "One name per camera; outputs go to ~/<name>/..."),
     "image_topics": (
@@ -267,6 +276,7 @@ class NodeParams:
     onnx_dir: Path | None
     onnx_providers: str
     tensorrt_cache_dir: Path | None
+    openvino_device: str
     cameras: tuple[CameraConfig, ...]
     rviz_click_topic: str
     max_objects: int
@@ -428,14 +438,16 @@ def parse(values: dict[str, Any]) -> NodeParams:
             except ObjectNameError as err:
                 raise ParameterError(f"{name}: {err}") from err
     backend = _one_of("backend", values["backend"], BACKENDS)
-    if backend == "onnxruntime":
-        if not values["onnx_dir"]:
-            raise ParameterError("backend onnxruntime needs onnx_dir: a sam2-ros export's folder")
-        if values["compile"] != "none":
-            raise ParameterError(
-                f"compile {values['compile']} applies to the torch backend only: with backend "
-                "onnxruntime ONNX Runtime optimises the graphs itself (set compile: none)"
-            )
+    precision = _one_of("precision", values["precision"], PRECISIONS)
+    try:
+        validate_backend(backend, values["onnx_dir"], precision)
+    except ModelConfigError as err:
+        raise ParameterError(str(err)) from err
+    if backend in GRAPH_BACKENDS and values["compile"] != "none":
+        raise ParameterError(
+            f"compile {values['compile']} applies to the torch backend only: with backend "
+            f"{backend} the runtime optimises the graphs itself (set compile: none)"
+        )
     model_cfg = str(values["model_cfg"])
     return NodeParams(
         model_cfg=model_cfg,
@@ -443,7 +455,7 @@ def parse(values: dict[str, Any]) -> NodeParams:
         allow_random_weights=bool(values["allow_random_weights"]),
         seed=int(values["seed"]),
         device=str(values["device"]),
-        precision=_one_of("precision", values["precision"], PRECISIONS),
+        precision=precision,
         image_size=image_size or None,
         compile=_one_of("compile", values["compile"], COMPILE_MODES),
         compile_cache_dir=Path(cache_dir) if (cache_dir := values["compile_cache_dir"]) else None,
@@ -451,6 +463,7 @@ def parse(values: dict[str, Any]) -> NodeParams:
         onnx_dir=Path(onnx_dir) if (onnx_dir := values["onnx_dir"]) else None,
         onnx_providers=str(values["onnx_providers"]),
         tensorrt_cache_dir=Path(trt) if (trt := values["tensorrt_cache_dir"]) else None,
+        openvino_device=str(values["openvino_device"]),
         cameras=cameras,
         rviz_click_topic=str(values["rviz_click_topic"]),
         max_objects=int(values["max_objects"]),
