@@ -630,7 +630,8 @@ def test_prompts_of_several_cameras_name_theirs(bags, checkpoint_path, tmp_path,
     assert "['camera', 'camera_2']" in printed and not (tmp_path / "out").exists()
 
 
-def test_onnxruntime_backend_writes_the_torch_results(bags, checkpoint_path, offline, tmp_path):
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_graph_backend_writes_the_torch_results(bags, checkpoint_path, offline, tmp_path, backend):
     export = tmp_path / "onnx"
     assert (
         cli_main(
@@ -638,13 +639,9 @@ def test_onnxruntime_backend_writes_the_torch_results(bags, checkpoint_path, off
         )
         == 0
     )
-    output = tmp_path / "onnxruntime"
-    assert (
-        run_bag(
-            bags, checkpoint_path, output, "--backend", "onnxruntime", "--onnx-dir", str(export)
-        )
-        == 0
-    )
+    output = tmp_path / backend
+    options = ("--backend", backend, "--onnx-dir", str(export), "--precision", "fp32")
+    assert run_bag(bags, checkpoint_path, output, *options) == 0
     ours = read_outputs(output)
     assert [t for t, _ in ours["/sam2/camera/masks"]] == [
         t for t, _ in offline["/sam2/camera/masks"]

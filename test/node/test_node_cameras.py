@@ -12,13 +12,14 @@ from std_msgs.msg import Header
 BURST = 30
 
 
-@pytest.fixture(scope="module", params=["torch", "onnxruntime"])
+@pytest.fixture(scope="module", params=["torch", "onnxruntime", "openvino"])
 def backend(request, tmp_path_factory) -> dict:
-    """The node's backend parameters: torch, or ONNX Runtime on the session's 128 px export."""
+    """The node's backend parameters: torch, or ONNX Runtime or OpenVINO (fp32) on the session's
+    128 px export."""
     if request.param == "torch":
         return {"backend": "torch"}
     onnx_dir = request.getfixturevalue("small_onnx_dir")
-    return {"backend": "onnxruntime", "onnx_dir": str(onnx_dir)}
+    return {"backend": request.param, "onnx_dir": str(onnx_dir)}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,8 @@ def cameras(client, tmp_path_factory, backend, node_name, rosout):
     assert client.transition(node_name, "configure"), node.log()
     if backend["backend"] == "onnxruntime":  # the configure log names the provider and why
         wait_log(rosout, node_name, r"backend onnxruntime \(CPU; auto: tensorrt, cuda not offered")
+    if backend["backend"] == "openvino":  # ... and the device and inference precision
+        wait_log(rosout, node_name, r"backend openvino \(CPU, f32; fp32: requested\)")
     assert client.transition(node_name, "activate"), node.log()
     yield node, left, right
     node.stop()

@@ -1,6 +1,7 @@
-"""The node on the ONNX Runtime backend refuses, at configure, an export that does not fit (and
-``compile`` with it), saying why and staying unconfigured and alive; a fitting one configures,
-and /diagnostics names the backend. (Tracking on it: the two-camera scenario, parametrised.)"""
+"""The node on each graph backend (ONNX Runtime, OpenVINO) refuses, at configure, an export that
+does not fit (and ``compile`` with it; on OpenVINO a device it does not offer), saying why and
+staying unconfigured and alive; a fitting one configures, and /diagnostics names the backend.
+(Tracking on it: the two-camera scenario, parametrised.)"""
 
 from __future__ import annotations
 
@@ -10,32 +11,33 @@ import pytest
 from conftest import set_parameter, start_node
 from diagnostic_msgs.msg import DiagnosticArray
 
-NODE = "sam2_onnxruntime"
 
-
-@pytest.fixture(scope="module")
-def ort_node(client, tmp_path_factory, small_onnx_dir):
+@pytest.fixture(scope="module", params=["onnxruntime", "openvino"])
+def graph_node(request, client, tmp_path_factory, small_onnx_dir):
+    """(the node process on the backend, its name)."""
+    name = f"sam2_{request.param}"
     process = start_node(
-        tmp_path_factory, NODE, backend="onnxruntime", onnx_dir=str(small_onnx_dir)
+        tmp_path_factory, name, backend=request.param, onnx_dir=str(small_onnx_dir)
     )
-    yield process
+    yield process, name
     process.stop()
 
 
 @pytest.fixture
-def refused(client, ort_node, small_onnx_dir):
+def refused(client, graph_node, small_onnx_dir):
     """Set parameters, configure (which must fail), give the log's new lines; then put the
     fitting parameters back."""
     changed = []
+    process, node = graph_node
 
     def configure_with(**params) -> str:
-        before = len(ort_node.log())
+        before = len(process.log())
         for name, value in params.items():
-            set_parameter(client, NODE, name, value)
+            set_parameter(client, node, name, value)
             changed.append(name)
-        assert not client.transition(NODE, "configure")
-        assert client.state(NODE) == "unconfigured"
-        return ort_node.log()[before:]
+        assert not client.transition(node, "configure")
+        assert client.state(node) == "unconfigured"
+        return process.log()[before:]
 
     yield configure_with
     defaults = {
@@ -44,9 +46,10 @@ def refused(client, ort_node, small_onnx_dir):
         "model_cfg": "configs/sam2.1/sam2.1_hiera_t.yaml",
         "onnx_dir": str(small_onnx_dir),
         "compile": "none",
+        "openvino_device": "CPU",
     }
     for name in changed:
-        set_parameter(client, NODE, name, defaults[name])
+        set_parameter(client, node, name, defaults[name])
 
 
 def test_other_weights_are_refused(refused):
@@ -74,19 +77,28 @@ def test_compile_is_refused(refused):
     assert "compile default applies to the torch backend only" in refused(compile="default")
 
 
-def test_fitting_export_configures_and_is_reported(client, ort_node):
-    assert client.transition(NODE, "configure"), ort_node.log()[-2000:]
-    assert "backend onnxruntime (CPU; auto:" in ort_node.log()
+def test_unoffered_openvino_device_is_refused(refused, graph_node):
+    if graph_node[1] != "sam2_openvino":
+        pytest.skip("openvino_device is OpenVINO's")
+    assert "openvino_device 'NPU' is not offered by OpenVINO here" in refused(openvino_device="NPU")
+
+
+def test_fitting_export_configures_and_is_reported(client, graph_node):
+    process, node = graph_node
+    backend = node.removeprefix("sam2_")
+    described = {"onnxruntime": "onnxruntime (CPU; auto:", "openvino": "openvino (CPU, "}[backend]
+    assert client.transition(node, "configure"), process.log()[-2000:]
+    assert f"backend {described}" in process.log()
     diagnostics = client.collect(DiagnosticArray, "/diagnostics")
 
     def reported(arrays) -> bool:
         return any(
-            value.key == "backend" and value.value.startswith("onnxruntime (CPU")
+            value.key == "backend" and value.value.startswith(described)
             for array in arrays
             for status in array.status
-            if status.name == f"{NODE}: camera"
+            if status.name == f"{node}: camera"
             for value in status.values
         )
 
-    assert client.transition(NODE, "activate")
+    assert client.transition(node, "activate")
     assert diagnostics.wait_for(reported, timeout=30)

@@ -77,8 +77,17 @@ def test_click_topics_can_be_named_or_disabled():
         ({"detection_match_on": "centre"}, "must be one of mask, box"),
         ({"duplicate_iou": 0.0}, r"duplicate_iou must be in \(0, 1\]"),
         ({"duplicate_frames": -1}, "duplicate_frames must be >= 0"),
-        ({"backend": "tensorrt"}, "backend 'tensorrt' must be one of torch, onnxruntime"),
+        ({"backend": "tensorrt"}, "backend 'tensorrt' must be one of torch, onnxruntime, openvino"),
         ({"backend": "onnxruntime"}, "backend onnxruntime needs onnx_dir"),
+        ({"backend": "openvino"}, "backend openvino needs onnx_dir"),
+        (
+            {"backend": "onnxruntime", "onnx_dir": "/x", "precision": "bf16"},
+            "precision bf16 applies to the torch and openvino backends",
+        ),
+        (
+            {"backend": "openvino", "onnx_dir": "/x", "compile": "default"},
+            "compile default applies to the torch backend only: with backend openvino",
+        ),
         (
             {"backend": "onnxruntime", "onnx_dir": "/x", "compile": "max"},
             "compile max applies to the torch backend only",
@@ -132,4 +141,9 @@ def test_backend_parameters():
         "cpu",
     )
     assert params.tensorrt_cache_dir is None  # the default cache
+    assert params.openvino_device == "CPU"
+    params = parse(
+        _values(backend="openvino", onnx_dir="/e", precision="bf16", openvino_device="GPU")
+    )
+    assert (params.backend, params.precision, params.openvino_device) == ("openvino", "bf16", "GPU")
     assert parse(_values()).backend == "torch"
