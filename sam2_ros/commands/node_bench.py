@@ -35,6 +35,7 @@ from tqdm import tqdm
 from sam2_ros.commands.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
 from sam2_ros.commands.measurements import growth, memory_trace
 from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.engine.onnx_export import export_onnx
 from sam2_ros.process_stats import ThreadCpuMeter
 from sam2_ros.tracking.threads import ROLES, thread_role
 
@@ -72,7 +73,11 @@ def phase_sizes(frames: int) -> list[int]:
 def bench_node(
     args: argparse.Namespace, scene: SyntheticScene, checkpoint: Path, workdir: Path
 ) -> dict:
-    """The engine alone and the node in turns; the results."""
+    """The engine alone and the node in turns; the results. A graph backend without
+    ``--onnx-dir`` runs on an export of the checkpoint made here first."""
+    if args.backend != "torch" and args.onnx_dir is None:
+        args = argparse.Namespace(**{**vars(args), "onnx_dir": workdir / "onnx"})
+        export_onnx(args.onnx_dir, args.model_cfg, checkpoint, args.image_size)
     engine = EngineAlone(
         engine_settings(
             args.model_cfg,
