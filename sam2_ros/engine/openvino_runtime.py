@@ -2,7 +2,8 @@
 robots without an NVIDIA GPU (x86 and ARM), and Intel integrated GPUs and NPUs.
 
 OpenVINO reads the export's ``.onnx`` files itself; it keeps the models it compiles from them in
-the user cache directory (``openvino``) so that a second start skips compiling. Inputs are
+the user cache directory (``openvino``, a folder per graph content) so that a second start skips
+compiling. Inputs are
 OpenVINO tensors over the torch tensors' memory and outputs are written into torch tensors: no
 host copy either way.
 
@@ -93,12 +94,7 @@ def install_openvino(
         capabilities = []
     in_effect, reason = choose_precision(precision, chosen, capabilities)
     cache = cache_dir or default_openvino_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    config = {
-        "INFERENCE_PRECISION_HINT": HINTS[in_effect],
-        "PERFORMANCE_HINT": "LATENCY",
-        "CACHE_DIR": str(cache),
-    }
+    config = {"INFERENCE_PRECISION_HINT": HINTS[in_effect], "PERFORMANCE_HINT": "LATENCY"}
     if chosen == "CPU":
         # Torch runs SAM 2's glue between the graphs on the same cores, with its own threads:
         # as many OpenVINO threads as torch's, not pinned to cores torch's threads also use.
@@ -108,8 +104,11 @@ def install_openvino(
     for component in COMPONENTS:
         spec = manifest.graphs[component.name]
         path = directory / spec.file
+        # OpenVINO keys a model compiled from a file by the file's path: a folder per graph
+        # content, so that a graph exported again into the same place is compiled again.
+        graph_cache = {"CACHE_DIR": str(cache / spec.sha256[:16])}
         try:
-            compiled = core.compile_model(str(path), chosen, config)
+            compiled = core.compile_model(str(path), chosen, config | graph_cache)
         except RuntimeError as err:
             raise OnnxExportError(
                 f"openvino cannot load {path} on {chosen}: {str(err).strip().splitlines()[0]}"

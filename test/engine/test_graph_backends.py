@@ -269,6 +269,34 @@ def test_openvino_refuses_compile_an_unoffered_device_and_cuda(small_onnx_dir):
         load_model(**options, device="cuda", onnx_dir=small_onnx_dir)
 
 
+def test_openvino_compiles_a_graph_exported_again_in_the_same_place(
+    tmp_path, monkeypatch, footage
+):
+    """OpenVINO keys what it compiles from a file by the file's path: a graph exported again into
+    the same folder (other weights) must be compiled again, not served from the cache."""
+    from sam2_ros.engine.onnx_export import export_onnx
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    directory = tmp_path / "export"
+    options = dict(image_size=128, allow_random_weights=True, device="cpu", precision="fp32")
+    for seed in (0, 5):
+        export_onnx(directory, image_size=128, allow_random_weights=True, seed=seed)
+        sides = [
+            StreamingPredictor(model=load_model(**options, seed=seed)),
+            StreamingPredictor(
+                model=load_model(**options, seed=seed, backend="openvino", onnx_dir=directory)
+            ),
+        ]
+        results = []
+        for predictor in sides:
+            predictor.track(footage[0])
+            predictor.add_prompt(points=[(480, 300)], labels=[1])
+            results.append(predictor.track(footage[1]))
+        _assert_equal(*reversed(results), f"seed {seed}")
+    graphs = list((tmp_path / "cache" / "sam2_ros" / "openvino").iterdir())
+    assert len(graphs) == 2 * len(NAMES) and all(any(g.iterdir()) for g in graphs)
+
+
 @pytest.mark.parametrize(
     ("requested", "available", "chosen"),
     [
