@@ -269,9 +269,7 @@ def test_openvino_refuses_compile_an_unoffered_device_and_cuda(small_onnx_dir):
         load_model(**options, device="cuda", onnx_dir=small_onnx_dir)
 
 
-def test_openvino_compiles_a_graph_exported_again_in_the_same_place(
-    tmp_path, monkeypatch, footage
-):
+def test_openvino_compiles_a_graph_exported_again_in_the_same_place(tmp_path, monkeypatch, footage):
     """OpenVINO keys what it compiles from a file by the file's path: a graph exported again into
     the same folder (other weights) must be compiled again, not served from the cache."""
     from sam2_ros.engine.onnx_export import export_onnx
