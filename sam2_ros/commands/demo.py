@@ -25,12 +25,18 @@ from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.commands.engine_alone import EngineAlone, engine_settings
-from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
+from sam2_ros.commands.node_client import (
+    Collector,
+    NodeClient,
+    NodeProcess,
+    local_ros_environment,
+)
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMasks, Objects3D, OcclusionScores
+from sam2_ros.overlay import object_color
 from sam2_ros.srv import AddPrompt
 from sam2_ros.tracking.parameters import expected_checkpoint, resolve_checkpoint
 
@@ -40,6 +46,8 @@ DEPTH_TOPIC = "/sam2_demo_camera/depth/image_raw"
 INFO_TOPIC = "/sam2_demo_camera/camera_info"
 DETECTOR_TOPIC = "/sam2_demo_detector/detections"
 SHEET_TILES = 8
+#: A contact sheet tile's size (width, height).
+SHEET_TILE = (480, 360)
 #: The simulated detector: its messages arrive this many frames after their frame, it misses
 #: every MISSED_EVERY-th frame, and sees a "ghost" that is not there on FALSE_POSITIVE_FRAME.
 DETECTOR_LAG = 2
@@ -249,7 +257,7 @@ def _stream(
             detector.after(index, header)
     elapsed = time.perf_counter() - started
     _write_video(overlays.messages, output / "overlay.mp4")
-    _write_contact_sheet(overlays.messages, output / "contact_sheet.png")
+    _write_contact_sheet(overlays.messages, masks, output / "contact_sheet.png")
     latency_ms = np.array(latencies) * 1000.0
     summary = {
         "frames": len(latencies),
@@ -375,16 +383,32 @@ def _write_video(overlays: list[Image], path: Path) -> None:
     writer.release()
 
 
-def _write_contact_sheet(overlays: list[Image], path: Path) -> None:
-    """A 4 x 2 grid of overlays spread over the stream, each captioned with its frame number."""
+def _write_contact_sheet(overlays: list[Image], masks: Collector, path: Path) -> None:
+    """A 4 x 2 grid of overlays spread over the stream, each captioned at the sheet's scale with
+    its frame number and, in each object's colour, the id and label of every object on it (the
+    overlay's own text, drawn for the camera's resolution, is too small to read on a tile)."""
     picks = np.linspace(0, len(overlays) - 1, SHEET_TILES).round().astype(int)
     tiles = []
     for index in picks:
-        tile = cv2.resize(_bgr(overlays[index]), (320, 240), interpolation=cv2.INTER_AREA)
-        cv2.putText(tile, f"frame {index}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
-        cv2.putText(
-            tile, f"frame {index}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1
-        )
+        tile = cv2.resize(_bgr(overlays[index]), SHEET_TILE, interpolation=cv2.INTER_AREA)
+        objects = masks.wait_stamp(overlays[index].header).objects
+        lines = [(f"frame {index}", (255, 255, 255))] + [
+            (f"#{o.object_id} {o.label}".strip(), object_color(o.object_id)) for o in objects
+        ]
+        width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)[0][0] for t, _ in lines)
+        panel = tile[: 12 + 30 * len(lines), : 20 + width]
+        panel[:] = panel // 3  # a dark panel under the legend: it reads on any mask colour
+        for row, (text, color) in enumerate(lines):
+            cv2.putText(
+                tile,
+                text,
+                (10, 30 + 30 * row),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.8,
+                color,
+                2,
+                cv2.LINE_AA,
+            )
         tiles.append(tile)
     rows = [np.hstack(tiles[i : i + 4]) for i in range(0, SHEET_TILES, 4)]
     if not cv2.imwrite(str(path), np.vstack(rows)):

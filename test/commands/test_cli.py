@@ -214,6 +214,8 @@ def test_bench_runs_the_node_with_a_detector(tmp_path):
         (["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
         (["--backend", "onnxruntime", "--compile", "default"], "timed against torch fp32"),
         (["--backend", "onnxruntime", "--onnx-dir", "nowhere"], "no export.json"),
+        (["--backend", "openvino", "--onnx-dir", "nowhere"], "no export.json"),
+        (["--backend", "openvino", "--compile", "max"], "--backend openvino is timed against"),
     ],
 )
 def test_bench_refuses_bad_options_in_one_line(options, expected):

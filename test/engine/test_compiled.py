@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Camera, add_prompt, start_node, wait_log
+from conftest import Camera, add_prompt, assert_live, start_node, wait_log
 
 from sam2_ros.engine import ModelConfigError, StreamingPredictor, load_model
 from sam2_ros.engine.compiled import bucket, compiled_graphs
@@ -141,6 +141,7 @@ def _prompt(predictor: StreamingPredictor, scene, name: str, index: int):
 
 
 def _assert_close(actual, expected, logits: float, pointers: float) -> None:
+    assert_live(expected)
     np.testing.assert_allclose(actual.mask_logits, expected.mask_logits, atol=logits)
     scale = np.abs(expected.object_pointers).max(initial=1.0)
     np.testing.assert_allclose(

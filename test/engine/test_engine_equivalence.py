@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIZE
+from conftest import IMAGE_SIZE, assert_live
 from PIL import Image
 from sam2.build_sam import build_sam2_video_predictor
 
@@ -107,6 +107,7 @@ def run_official(checkpoint, folder, frames, prompts, corrections_as_conditionin
 def _compare(ours, official_outputs):
     worst = {"logits": 0.0, "occlusion": 0.0, "pointer": 0.0}
     for result in ours:
+        assert_live(result, f"on frame {result.frame_index}")
         for row, object_id in enumerate(result.object_ids):
             out = official_outputs[result.frame_index, object_id]
             logits = out["pred_masks"][0, 0].float().numpy()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import bedroom_frames, mask_iou
+from conftest import assert_live, bedroom_frames, mask_iou
 from test_engine_equivalence import run_official
 
 from sam2_ros.engine import PromptError, StreamingPredictor
@@ -64,6 +64,7 @@ def _rows(result, object_id: int) -> int:
 
 def _assert_same_object(a, b, object_id: int, logits: float, pointers: float) -> None:
     row_a, row_b = _rows(a, object_id), _rows(b, object_id)
+    assert_live(b, f"(object {object_id})")
     np.testing.assert_allclose(a.mask_logits[row_a], b.mask_logits[row_b], atol=logits, rtol=0)
     np.testing.assert_allclose(
         a.object_pointers[row_a], b.object_pointers[row_b], atol=pointers, rtol=0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import BEDROOM_DIR, IMAGE_SIZE, tracking_pair
+from conftest import BEDROOM_DIR, IMAGE_SIZE, assert_live, footage_paths, tracking_pair
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -26,10 +26,7 @@ FRAMES = 40
 
 
 def _bedroom(count: int) -> list[np.ndarray]:
-    paths = sorted(BEDROOM_DIR.glob("*.jpg"))[:count]
-    if len(paths) < count:
-        pytest.skip(f"needs {count} frames of real footage in {BEDROOM_DIR}")
-    return [np.array(Image.open(path).convert("RGB")) for path in paths]
+    return [np.array(Image.open(path).convert("RGB")) for path in footage_paths(count)]
 
 
 CONTINUE_SCRIPT = """
@@ -100,6 +97,8 @@ def test_another_process_continues_exactly(sam_model, checkpoint_path, tmp_path)
     assert theirs["frames"].tolist() == [r.frame_index for r in ours] == list(range(20, 40))
     assert theirs["ids"].tolist() == [r.object_ids for r in ours]
     assert theirs["labels"].tolist() == ["person", "door", "lamp"]
+    for result in ours:
+        assert_live(result, f"on frame {result.frame_index}")
     np.testing.assert_allclose(
         theirs["logits"], np.stack([r.mask_logits for r in ours]), atol=1e-6, rtol=0
     )
@@ -219,6 +218,7 @@ def test_bad_files_are_refused_and_nothing_changes(saved, tracking, scene, tmp_p
     with pytest.raises(ObjectsFileError, match="holds 2 objects but max_objects is 1"):
         small.load_objects(saved)
     a, b = bad.track(scene.frame(2)), good.track(scene.frame(2))
+    assert_live(b)
     np.testing.assert_array_equal(a.mask_logits, b.mask_logits)
 
 

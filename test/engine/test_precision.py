@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import IMAGE_SIZE, bedroom_frames, mask_iou
+from conftest import IMAGE_SIZE, assert_live, bedroom_frames, mask_iou
 from test_engine_equivalence import run_official
 
 from sam2_ros.engine import ModelConfigError, StreamingPredictor, load_model
@@ -115,6 +115,7 @@ def test_bf16_is_as_close_to_fp32_as_metas_bf16_and_results_leave_as_fp32(
         for name in ("scores", "occlusion_scores", "object_pointers", "mask_logits"):
             assert getattr(result, name).dtype == np.float32, name
         assert result.object_ids == [1, 2]
+        assert_live(result, f"on frame {result.frame_index}")
         for row, object_id in enumerate(result.object_ids):
             key = result.frame_index, object_id
             expected = reference[key]["pred_masks"][0, 0].float().numpy()
@@ -247,6 +248,7 @@ def test_compiled_max_bf16_matches_eager_bf16(scene, tmp_path):
                 predictor.add_prompt(points=[scene.center("ball", 0)], labels=[1])
             expected, actual = (p.result() for p in predictors)
         assert actual.object_ids == expected.object_ids == [1]
+        assert_live(expected, f"on frame {index}")
         assert mask_iou(actual.masks[0], expected.masks[0]) >= 0.98
         assert_close_in_bf16(
             torch.from_numpy(actual.mask_logits), torch.from_numpy(expected.mask_logits)

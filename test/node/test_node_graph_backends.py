@@ -77,9 +77,8 @@ def test_compile_is_refused(refused):
     assert "compile default applies to the torch backend only" in refused(compile="default")
 
 
-def test_unoffered_openvino_device_is_refused(refused, graph_node):
-    if graph_node[1] != "sam2_openvino":
-        pytest.skip("openvino_device is OpenVINO's")
+@pytest.mark.parametrize("graph_node", ["openvino"], indirect=True)
+def test_unoffered_openvino_device_is_refused(refused):
     assert "openvino_device 'NPU' is not offered by OpenVINO here" in refused(openvino_device="NPU")
 
 
