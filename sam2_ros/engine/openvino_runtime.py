@@ -116,7 +116,10 @@ def install_openvino(
         runners[component.name] = _RequestRunner(compiled, spec)
     install_graphs(sam, runners)
     target = f"{chosen}, {HINTS[in_effect]}"
-    return GraphBackend("openvino", directory, target, reason), in_effect, reason
+    offered = (
+        f"OpenVINO {ov.get_version().split('-')[0]} offers {', '.join(core.available_devices)}"
+    )
+    return GraphBackend("openvino", directory, target, offered), in_effect, reason
 
 
 class _RequestRunner(GraphRunner):

@@ -45,7 +45,7 @@ def cameras(client, tmp_path_factory, backend, node_name, rosout):
     if backend["backend"] == "onnxruntime":  # the configure log names the provider and why
         wait_log(rosout, node_name, r"backend onnxruntime \(CPU; auto: tensorrt, cuda not offered")
     if backend["backend"] == "openvino":  # ... and the device and inference precision
-        wait_log(rosout, node_name, r"backend openvino \(CPU, f32; fp32: requested\)")
+        wait_log(rosout, node_name, r"in fp32 \(fp32: requested\), backend openvino \(CPU, f32; ")
     assert client.transition(node_name, "activate"), node.log()
     yield node, left, right
     node.stop()
