@@ -66,8 +66,8 @@ def install_onnxruntime(
     providers: str = "auto",
     tensorrt_cache_dir: Path | None = None,
 ) -> GraphBackend:
-    """Check the export in ``onnx_dir`` against the model and run its graphs in place of the
-    components' ``forward`` (:class:`OnnxExportError` naming what does not fit)."""
+    """Check the export in ``onnx_dir`` against the model and run its graphs on ONNX Runtime in
+    place of the components' methods (:class:`OnnxExportError` naming what does not fit)."""
     import onnxruntime as ort
 
     directory = Path(onnx_dir)
