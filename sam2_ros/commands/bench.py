@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -165,6 +166,7 @@ def _positive_float(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
+    command = command_line(args)  # as given, before a mode fills in its frame size
     problem = None
     modes = (
         args.compare_official,
@@ -183,6 +185,13 @@ def run(args: argparse.Namespace) -> int:
         problem = "--detector, --rate and --depth go with --node"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
+    elif args.backend != "torch" and (
+        args.late_prompt or args.association or args.tracking_scenario or args.fleet
+    ):
+        problem = (
+            f"--backend {args.backend} goes with the engine and --node modes (not with "
+            "--late-prompt, --association, --tracking-scenario or --fleet)"
+        )
     elif args.backend != "torch" and (args.compare_official or args.compile != "none"):
         problem = (
             f"--backend {args.backend} is timed against torch fp32 and bf16 itself "
@@ -196,9 +205,9 @@ def run(args: argparse.Namespace) -> int:
     args.width = args.width or (1280 if args.node else 640)
     args.height = args.height or (720 if args.node else 480)
     if args.association:
-        return _report(args, bench_association(args))
+        return _report(args, bench_association(args), command)
     if args.tracking_scenario:
-        return _report_scenario(args, bench_tracking_scenario(args))
+        return _report_scenario(args, bench_tracking_scenario(args), command)
     scene = SyntheticScene(args.width, args.height)
     try:
         resolve_device(args.device)
@@ -220,20 +229,35 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ModelConfigError, OnnxExportError) as err:
         print(f"sam2-ros bench: {err}", file=sys.stderr)
         return 1
-    return _report(args, results)
+    return _report(args, results, command)
 
 
-def _report(args: argparse.Namespace, results: dict) -> int:
+def command_line(args: argparse.Namespace) -> str:
+    """The command that runs this bench again: ``sam2-ros bench`` and every option whose value is
+    not its default (``--json`` aside), whatever the mode."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    flags = []
+    for name, value in vars(args).items():
+        if name == "json" or name not in defaults or value == defaults[name]:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        flags.append(flag if value is True else f"{flag} {shlex.quote(str(value))}")
+    return " ".join(["sam2-ros bench", *flags])
+
+
+def _report(args: argparse.Namespace, results: dict, command: str) -> int:
     """Print the results as a table (and write them as JSON)."""
     results["machine"] = _machine(results.get("device", args.device))
-    results["command"] = "sam2-ros bench " + " ".join(_argv(args))
+    results["command"] = command
     print(_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 
-def _report_scenario(args: argparse.Namespace, runs: dict[str, dict]) -> int:
+def _report_scenario(args: argparse.Namespace, runs: dict[str, dict], command: str) -> int:
     """Print both runs side by side (and write them as JSON)."""
     names = list(runs)
     rows = [("", *names)] + [
@@ -242,7 +266,7 @@ def _report_scenario(args: argparse.Namespace, runs: dict[str, dict]) -> int:
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print("command  sam2-ros bench --tracking-scenario " + " ".join(_scenario_argv(args)))
+    print(f"command  {command}")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2))
     return 0
@@ -250,43 +274,6 @@ def _report_scenario(args: argparse.Namespace, runs: dict[str, dict]) -> int:
 
 def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _scenario_argv(args: argparse.Namespace) -> list[str]:
-    return [
-        f"--{name.replace('_', '-')} {value}"
-        for name, value in vars(args).items()
-        if name.startswith("scenario_")
-    ]
-
-
-def _argv(args: argparse.Namespace) -> list[str]:
-    flags = []
-    model = ["frames", "objects", "image_size", "model_cfg", "device", "precision"]
-    for name in [*model, "width", "height"]:
-        flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    for name in ("node", "detector", "depth", "association", "lift", "save_objects", "fleet"):
-        if getattr(args, name):
-            flags.append(f"--{name.replace('_', '-')}")
-    if args.rate:
-        flags.append(f"--rate {args.rate:g}")
-    if args.compare_official:
-        flags.append(f"--compare-official {args.compare_official}")
-    if args.compile != "none":
-        flags.append(f"--compile {args.compile}")
-    if args.late_prompt:
-        flags.append(f"--late-prompt {args.late_prompt}")
-    if args.association:
-        flags.append(f"--detections {args.detections}")
-    if args.fleet:
-        flags.append(f"--fleet-bags {args.fleet_bags}")
-    flags.append(f"--warmup {args.warmup}")
-    if args.backend != "torch":
-        flags.append(f"--backend {args.backend} --openvino-device {args.openvino_device}")
-    for name in ("onnx_dir", "checkpoint"):
-        if getattr(args, name) is not None:
-            flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
-    return flags
 
 
 def _random_checkpoint(args: argparse.Namespace, workdir: Path) -> Path:

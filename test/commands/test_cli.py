@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, fresh_python
 
+from sam2_ros.commands.bench import add_arguments, command_line
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.tracking.parameters import resolve_checkpoint
 
@@ -54,15 +58,34 @@ def test_check_model_refuses_with_one_line(checkpoint_path, tmp_path, problem):
 
 
 def bench(tmp_path, *options: str) -> tuple[dict, str]:
-    """Run ``sam2-ros bench`` small on the CPU; its JSON results and its printed table."""
+    """Run ``sam2-ros bench`` small on the CPU; its JSON results and its printed table. Whatever
+    the mode, the command line the results record runs the same bench again."""
     out = tmp_path / "bench.json"
-    done = sam2_ros(
-        "bench",
+    given = [
         *("--warmup", "0", "--image-size", "128", "--device", "cpu", "--width", "160"),
-        *("--height", "120", "--json", str(out), *options),
-    )
+        *("--height", "120", *options),
+    ]
+    done = sam2_ros("bench", *given, "--json", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(out.read_text()), done.stdout
+    results = json.loads(out.read_text())
+    recorded = shlex.split(results["command"])
+    assert recorded[:2] == ["sam2-ros", "bench"]
+    assert _bench_options(recorded[2:]) == _bench_options(given), results["command"]
+    return results, done.stdout
+
+
+def _bench_options(argv: list[str]) -> dict:
+    """``sam2-ros bench``'s options as parsed from ``argv``; the frame size a mode fills in when
+    not given is written into the command (the mode sets it), so compare it as given."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return vars(parser.parse_args(argv))
+
+
+def test_a_recorded_bench_command_names_every_option_that_is_not_a_default():
+    args = argparse.Namespace(**_bench_options(["--backend", "openvino", "--onnx-dir", "/e x"]))
+    args.json, args.warmup = Path("out.json"), 7
+    assert command_line(args) == "sam2-ros bench --backend openvino --onnx-dir '/e x' --warmup 7"
 
 
 def test_bench_runs_and_writes_valid_json(tmp_path):
@@ -188,7 +211,10 @@ def test_the_tracking_scenario_scores_the_rules(tmp_path, seed):
     assert rules["ghosts_published"] == 0 and rules["duplicate_ids"] == 0
     assert none["ghosts_published"] > 0 and none["duplicate_ids"] > 0
     assert rules["hota"] > none["hota"] and rules["idf1"] > none["idf1"]
-    assert f"--scenario-seed {seed}" in done.stdout
+    printed = next(line for line in done.stdout.splitlines() if line.startswith("command"))
+    assert _bench_options(shlex.split(printed)[3:]) == _bench_options(
+        ["--tracking-scenario", "--scenario-seed", seed]
+    )
 
 
 def test_bench_runs_the_node_with_a_detector(tmp_path):
@@ -216,6 +242,8 @@ def test_bench_runs_the_node_with_a_detector(tmp_path):
         (["--backend", "onnxruntime", "--onnx-dir", "nowhere"], "no export.json"),
         (["--backend", "openvino", "--onnx-dir", "nowhere"], "no export.json"),
         (["--backend", "openvino", "--compile", "max"], "--backend openvino is timed against"),
+        (["--backend", "openvino", "--late-prompt", "2"], "goes with the engine and --node modes"),
+        (["--backend", "onnxruntime", "--fleet"], "goes with the engine and --node modes"),
     ],
 )
 def test_bench_refuses_bad_options_in_one_line(options, expected):
