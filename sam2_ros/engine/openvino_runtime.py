@@ -2,8 +2,8 @@
 robots without an NVIDIA GPU (x86 and ARM), and Intel integrated GPUs and NPUs.
 
 OpenVINO reads the export's ``.onnx`` files itself; it keeps the models it compiles from them in
-the user cache directory (``openvino``, a folder per graph content) so that a second start skips
-compiling. Inputs are
+the user cache directory (``openvino``, keyed by the graphs' content and the settings) so that a
+second start skips compiling. Inputs are
 OpenVINO tensors over the torch tensors' memory and outputs are written into torch tensors: no
 host copy either way.
 
@@ -94,7 +94,11 @@ def install_openvino(
         capabilities = []
     in_effect, reason = choose_precision(precision, chosen, capabilities)
     cache = cache_dir or default_openvino_cache_dir()
-    config = {"INFERENCE_PRECISION_HINT": HINTS[in_effect], "PERFORMANCE_HINT": "LATENCY"}
+    config = {
+        "INFERENCE_PRECISION_HINT": HINTS[in_effect],
+        "PERFORMANCE_HINT": "LATENCY",
+        "CACHE_DIR": str(cache),
+    }
     if chosen == "CPU":
         # Torch runs SAM 2's glue between the graphs on the same cores, with its own threads:
         # as many OpenVINO threads as torch's, not pinned to cores torch's threads also use.
@@ -104,11 +108,11 @@ def install_openvino(
     for component in COMPONENTS:
         spec = manifest.graphs[component.name]
         path = directory / spec.file
-        # OpenVINO keys a model compiled from a file by the file's path: a folder per graph
-        # content, so that a graph exported again into the same place is compiled again.
-        graph_cache = {"CACHE_DIR": str(cache / spec.sha256[:16])}
+        # Compiled from the model read, not from the file: OpenVINO keys the cache by the model's
+        # content then (by the file's path otherwise: a graph exported again in place would be
+        # served stale, and every new path would add a compiled model to the cache).
         try:
-            compiled = core.compile_model(str(path), chosen, config | graph_cache)
+            compiled = core.compile_model(core.read_model(str(path)), chosen, config)
         except RuntimeError as err:
             raise OnnxExportError(
                 f"openvino cannot load {path} on {chosen}: {str(err).strip().splitlines()[0]}"

@@ -272,7 +272,8 @@ def test_openvino_refuses_compile_an_unoffered_device_and_cuda(small_onnx_dir):
 
 def test_openvino_compiles_a_graph_exported_again_in_the_same_place(tmp_path, monkeypatch, footage):
     """OpenVINO keys what it compiles from a file by the file's path: a graph exported again into
-    the same folder (other weights) must be compiled again, not served from the cache."""
+    the same folder (other weights) must be compiled again, not served from the cache; and the
+    same graphs at another path must not be compiled (and cached) again."""
     from sam2_ros.engine.onnx_export import export_onnx
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -292,8 +293,12 @@ def test_openvino_compiles_a_graph_exported_again_in_the_same_place(tmp_path, mo
             predictor.add_prompt(points=[(480, 300)], labels=[1])
             results.append(predictor.track(footage[1]))
         _assert_equal(*reversed(results), f"seed {seed}")
-    graphs = list((tmp_path / "cache" / "sam2_ros" / "openvino").iterdir())
-    assert len(graphs) == 2 * len(NAMES) and all(any(g.iterdir()) for g in graphs)
+    cache = tmp_path / "cache" / "sam2_ros" / "openvino"
+    assert len(list(cache.iterdir())) == 2 * len(NAMES)
+    moved = tmp_path / "moved"
+    shutil.copytree(directory, moved)
+    load_model(**options, seed=5, backend="openvino", onnx_dir=moved)
+    assert len(list(cache.iterdir())) == 2 * len(NAMES)
 
 
 @pytest.mark.parametrize(
