@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sam2_ros.commands.engine_bench import in_turn, timed_step
+from sam2_ros.commands.engine_bench import in_turn, mask_ious, timed_step
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.engine import OnnxExportError, StreamingPredictor
 from sam2_ros.engine.components import COMPONENTS
@@ -90,7 +90,7 @@ def bench_backends(
             mad[side][index] = np.abs(results[side].mask_logits - reference.mask_logits).mean()
         for side in graphs:
             same_precision = results[f"torch_{models[side].precision}"]
-            iou[side][index] = _mask_iou(results[side].masks, same_precision.masks)
+            iou[side][index] = mask_ious(results[side].masks, same_precision.masks).min()
     counted = slice(args.warmup + 1, None)
     medians = {side: float(np.median(times[side][counted])) for side in sides}
     first = models[graphs[0]]
@@ -132,12 +132,6 @@ def _load(args: argparse.Namespace, checkpoint: Path, precision: str, **backend:
     return load_model(
         args.model_cfg, checkpoint, args.device, args.image_size, precision=precision, **backend
     )
-
-
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two stacks of masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def _time_components(model: Sam2Model) -> dict[str, list[float]]:

@@ -123,7 +123,7 @@ def bench_engine(
         if official is not None:
             official_masks, official_logits = done["official"]
             record["official_state"][index] = _tensor_bytes(official.state["output_dict_per_obj"])
-            record["iou_min"][index] = _mask_ious(result.masks, official_masks).min()
+            record["iou_min"][index] = mask_ious(result.masks, official_masks).min()
         if official_fp32 is not None:
             reference = done["official_fp32"][1]
             record["logits_mad_ours"][index] = np.abs(result.mask_logits - reference).mean()
@@ -267,7 +267,7 @@ def _lift_ms(scene: SyntheticScene, index: int, masks: np.ndarray) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def _mask_ious(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+def mask_ious(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     """Per-object IoU of two ``(N, H, W)`` boolean mask stacks (1 where both are empty)."""
     intersection = (ours & theirs).sum(axis=(1, 2))
     union = (ours | theirs).sum(axis=(1, 2))
