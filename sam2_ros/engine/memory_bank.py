@@ -9,7 +9,9 @@ When SAM 2 tracks frame ``n`` it reads, per object
 
 The bank keeps exactly that and releases the rest after every frame, so its size is constant once
 the window is full. Conditioning frames are capped too (the first prompted frame plus the most
-recent ones), so endless re-prompting cannot grow it either.
+recent ones), so endless re-prompting cannot grow it either. A memory selection that chooses
+among more past frames (SAMURAI's, :mod:`sam2_ros.engine.samurai`) widens the spatial window to
+its fixed number of candidate frames (``maskmem_window``), never to the whole history.
 """
 
 from __future__ import annotations
@@ -20,12 +22,24 @@ from dataclasses import dataclass, field
 import torch
 
 
+@dataclass(frozen=True)
+class MemoryScores:
+    """How sure the model was of an object on a frame, which a memory selection can judge the
+    frame's memory by: the chosen mask's predicted IoU, the object score logit, and the chosen
+    mask's box IoU with the motion estimate (None while there is none)."""
+
+    iou: float
+    object_score: float
+    motion: float | None
+
+
 @dataclass
 class FrameMemory:
     """What one object keeps from one frame."""
 
     maskmem_features: torch.Tensor | None  # (1, C_mem, h, w); None once only the pointer counts
     obj_ptr: torch.Tensor  # (1, C)
+    scores: MemoryScores | None = None  # kept where the memory selection reads them
 
     def tensors(self) -> Iterator[torch.Tensor]:
         """The tensors held."""
@@ -68,11 +82,13 @@ class MemoryBank:
         memory_stride: int,
         max_obj_ptrs: int,
         max_conditioning_frames: int,
+        maskmem_window: int = 0,
     ) -> None:
         if max_conditioning_frames < 1:
             raise ValueError(f"max_conditioning_frames must be >= 1, got {max_conditioning_frames}")
         # Frames further back than these distances from a frame are not read when processing it.
         self._maskmem_reach = 1 + max(num_maskmem - 2, 0) * memory_stride if num_maskmem > 1 else 0
+        self._maskmem_reach = max(self._maskmem_reach, maskmem_window)
         self._pointer_reach = max(max_obj_ptrs - 1, 0)
         self.max_conditioning_frames = max_conditioning_frames
         self._objects: dict[int, ObjectMemory] = {}
@@ -122,6 +138,10 @@ class MemoryBank:
         """Forget an object."""
         del self._objects[object_id]
 
+    def memory(self, object_id: int) -> ObjectMemory:
+        """What an object holds now, to read (not to change)."""
+        return self._objects[object_id]
+
     def snapshot(self, object_id: int) -> ObjectMemory | None:
         """What an object holds now (None: nothing yet); memories are shared, not copied."""
         memory = self._objects.get(object_id)
@@ -150,7 +170,7 @@ class MemoryBank:
                 if t < oldest_pointer and t < oldest_maskmem:
                     del obj.recent[t]
                 elif t < oldest_maskmem and obj.recent[t].maskmem_features is not None:
-                    obj.recent[t] = FrameMemory(None, obj.recent[t].obj_ptr)
+                    obj.recent[t] = FrameMemory(None, obj.recent[t].obj_ptr, obj.recent[t].scores)
 
     def groups(self, object_ids: Iterable[int]) -> list[list[int]]:
         """Partition objects into groups with identical memory layouts."""

@@ -2,7 +2,8 @@
 
 Tensors go into safetensors (no pickle: loading a file never runs code); everything else (format
 version, the model the memories were made with, object ids, labels, frame indices and which
-memories are conditioning) goes into its JSON metadata. Reading checks the file's structure; the
+memories are conditioning, and with SAMURAI's selection each object's motion filter and each
+memory's scores) goes into its JSON metadata. Reading checks the file's structure; the
 predictor then checks it against its own model.
 """
 
@@ -16,8 +17,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from sam2_ros.engine.memory_bank import FrameMemory, ObjectMemory
+from sam2_ros.engine.memory_bank import FrameMemory, MemoryScores, ObjectMemory
 from sam2_ros.engine.model import Sam2Model
+from sam2_ros.engine.motion import MotionState
 from sam2_ros.engine.tracking_state import ObjectOutput
 
 FORMAT = "sam2_ros.objects"
@@ -101,6 +103,16 @@ def write_objects(path: Path, saved: SavedObjects) -> int:
                 "label": obj.label,
                 "conditioning": list(obj.memory.conditioning),
                 "recent": list(obj.memory.recent),
+                "motion": None if obj.output.motion is None else obj.output.motion.as_list(),
+                "scores": {
+                    str(frame): [
+                        memory.scores.iou,
+                        memory.scores.object_score,
+                        memory.scores.motion,
+                    ]
+                    for frame, memory in {**obj.memory.conditioning, **obj.memory.recent}.items()
+                    if memory.scores is not None
+                },
             }
             for obj in saved.objects
         ],
@@ -156,12 +168,20 @@ def _parse(header: dict, tensors: dict[str, torch.Tensor]) -> SavedObjects:
         object_id = int(entry["id"])
         prefix = f"object/{object_id}"
         memory = ObjectMemory()
+        scores = entry.get("scores", {})
         for kind in ("conditioning", "recent"):
             for frame in entry[kind]:
                 features = tensors.get(f"{prefix}/{kind}/{frame}/maskmem_features")
                 obj_ptr = tensors[f"{prefix}/{kind}/{frame}/obj_ptr"]
-                getattr(memory, kind)[int(frame)] = FrameMemory(features, obj_ptr)
-        output = ObjectOutput(**{n: tensors[f"{prefix}/output/{n}"] for n in _OUTPUT_FIELDS})
+                score = scores.get(str(frame))
+                getattr(memory, kind)[int(frame)] = FrameMemory(
+                    features, obj_ptr, None if score is None else _scores(score)
+                )
+        motion = entry.get("motion")
+        output = ObjectOutput(
+            **{n: tensors[f"{prefix}/output/{n}"] for n in _OUTPUT_FIELDS},
+            motion=None if motion is None else MotionState.from_list(motion),
+        )
         objects.append(SavedObject(object_id, str(entry["label"]), memory, output))
     return SavedObjects(
         model=ModelIdentity(
@@ -174,6 +194,11 @@ def _parse(header: dict, tensors: dict[str, torch.Tensor]) -> SavedObjects:
             tensors[f"maskmem_pos_enc/{i}"] for i in range(int(header["maskmem_pos_enc"]))
         ],
     )
+
+
+def _scores(values: list) -> MemoryScores:
+    iou, object_score, motion = values
+    return MemoryScores(float(iou), float(object_score), None if motion is None else float(motion))
 
 
 def check_saved_tensors(saved: SavedObjects, model: Sam2Model) -> None:

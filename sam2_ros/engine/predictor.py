@@ -15,8 +15,7 @@ right after that frame was tracked.
 from __future__ import annotations
 
 import importlib.util
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,16 @@ from sam2.utils.misc import fill_holes_in_mask_scores
 
 from sam2_ros.engine.compiled import bucket
 from sam2_ros.engine.history import FrameHistory, HistoryFrame
-from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank, ObjectMemory
+from sam2_ros.engine.memory_bank import FrameMemory, MemoryBank, MemoryScores, ObjectMemory
+from sam2_ros.engine.memory_selection import (
+    MEMORY_SELECTIONS,
+    STREAM_NUM_FRAMES,
+    CurrentFrame,
+    DecoderInputs,
+    Heads,
+    MemorySelection,
+    Sam2Selection,
+)
 from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
 from sam2_ros.engine.objects_file import (
     ModelIdentity,
@@ -40,6 +48,7 @@ from sam2_ros.engine.objects_file import (
 from sam2_ros.engine.preprocess import check_frame, to_model_input
 from sam2_ros.engine.prompts import Prompt, PromptError, make_prompt, to_point_inputs
 from sam2_ros.engine.results import PromptResult, TrackResult
+from sam2_ros.engine.samurai import SamuraiSelection, SamuraiSettings
 from sam2_ros.engine.tracking_state import (
     Frame,
     FrameFeatures,
@@ -57,8 +66,6 @@ FILL_HOLE_AREA = 8
 HAS_FILL_HOLES_KERNEL = importlib.util.find_spec("sam2._C") is not None
 # The video predictor clamps earlier mask logits before feeding them back with new clicks.
 PREVIOUS_MASK_LOGIT_LIMIT = 32.0
-# SAM 2 attends to min(num_frames, max_obj_ptrs_in_encoder) pointers; a live stream is unbounded.
-STREAM_NUM_FRAMES = sys.maxsize
 
 
 def _occlusion_scores(object_score_logits: torch.Tensor) -> torch.Tensor:
@@ -88,6 +95,8 @@ class StreamingPredictor:
     at once. Pass ``model=`` to share one loaded :class:`Sam2Model` between several streams (e.g.
     one predictor per camera); otherwise the model is loaded with the given options (``precision``,
     ``backend``, ``onnx_dir``, ``openvino_device``: see :func:`~sam2_ros.engine.model.load_model`).
+    ``memory_selection="samurai"`` tracks with SAMURAI's motion-aware memory, ``samurai`` its
+    settings by SAMURAI's names (:class:`~sam2_ros.engine.samurai.SamuraiSettings`).
     """
 
     def __init__(
@@ -109,9 +118,17 @@ class StreamingPredictor:
         backend: str = "torch",
         onnx_dir: str | Path | None = None,
         openvino_device: str = "CPU",
+        memory_selection: str = "sam2",
+        samurai: Mapping[str, float] | None = None,
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
+        if memory_selection not in MEMORY_SELECTIONS:
+            raise ValueError(
+                f"memory_selection {memory_selection!r} is not one of {list(MEMORY_SELECTIONS)}"
+            )
+        if samurai and memory_selection != "samurai":
+            raise ValueError("SAMURAI settings were given but memory_selection is not 'samurai'")
         self._history = FrameHistory(history_frames)
         self.model = model or load_model(
             model_cfg,
@@ -134,11 +151,18 @@ class StreamingPredictor:
         #: ``add_all_frames_to_correct_as_cond``.
         self.corrections_as_conditioning = corrections_as_conditioning
         sam = self.model.sam
+        #: How memories are chosen and candidate masks ranked (SAM 2's way or SAMURAI's).
+        self.selection: MemorySelection = (
+            SamuraiSelection(SamuraiSettings.for_model(self.model.model_cfg, samurai))
+            if memory_selection == "samurai"
+            else Sam2Selection()
+        )
         self._bank = MemoryBank(
             num_maskmem=sam.num_maskmem,
             memory_stride=sam.memory_temporal_stride_for_eval,
             max_obj_ptrs=sam.max_obj_ptrs_in_encoder if sam.use_obj_ptrs_in_encoder else 0,
             max_conditioning_frames=max_conditioning_frames,
+            maskmem_window=self.selection.maskmem_window,
         )
         self._frame: Frame | None = None
         self._frame_index = -1  # of the last tracked frame (loaded objects continue from theirs)
@@ -393,37 +417,37 @@ class StreamingPredictor:
             self.model.image_size,
             self.model.device,
         )
-        memory = (
-            {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-            if is_initial
-            else self._bank.output_dict([object_id])
-        )
         previous_logits = (
             None
             if previous is None
             else previous.pred_masks.clamp(-PREVIOUS_MASK_LOGIT_LIMIT, PREVIOUS_MASK_LOGIT_LIMIT)
         )
         sam = self.model.sam
-        _, sam_outputs, _, _ = sam._track_step(
-            frame.index,
-            is_initial,
-            features.vision_feats,
-            features.vision_pos,
-            features.feat_sizes,
+        vision_feats, vision_pos = features.expand(1)
+        if is_initial:  # SAM 2's step on a first frame: no memory
+            pix_feat = sam._prepare_memory_conditioned_features(
+                frame_idx=frame.index,
+                is_init_cond_frame=True,
+                current_vision_feats=vision_feats[-1:],
+                current_vision_pos_embeds=vision_pos,
+                feat_sizes=features.feat_sizes[-1:],
+                output_dict={"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
+                num_frames=STREAM_NUM_FRAMES,
+            )
+        else:
+            current = CurrentFrame(
+                frame.index, vision_feats[-1:], vision_pos, features.feat_sizes[-1:]
+            )
+            pix_feat = self.selection.condition(sam, current, self._bank, [object_id])
+        inputs = DecoderInputs(
+            pix_feat,
             point_inputs,
-            None,
-            memory,
-            STREAM_NUM_FRAMES,
-            False,
             previous_logits,
+            self._high_res_features(vision_feats, features, 1),
+            sam._use_multimask(is_initial, point_inputs),
         )
-        _, _, ious, low_res_masks, _, obj_ptr, object_score_logits = sam_outputs
-        output = ObjectOutput(
-            pred_masks=self._fill_holes(low_res_masks),
-            score=ious.float().max().view(1),
-            object_score_logits=object_score_logits,
-            obj_ptr=obj_ptr,
-        )
+        heads = self.selection.heads(sam, inputs, [None])  # a prompt restarts its motion
+        output = self._output(heads, 0)
         self._pending[object_id] = PendingPrompt(output, point_inputs, is_initial)
         self._outputs[object_id] = output
         return output
@@ -522,6 +546,7 @@ class StreamingPredictor:
             pos_enc,
             torch.cat([p.output.obj_ptr for _, p in pending]),
             [p.is_initial or self.corrections_as_conditioning for _, p in pending],
+            [p.output.memory_scores for _, p in pending],
         )
 
     def _track_objects(self, frame: Frame, object_ids: list[int]) -> dict[int, ObjectOutput]:
@@ -531,58 +556,67 @@ class StreamingPredictor:
         features = self._encode(frame)
         order: list[int] = []
         conditioned: list[torch.Tensor] = []
-        for group in self._bank.groups(object_ids):
+        for group in self.selection.groups(sam, frame.index, self._bank, object_ids):
             padded = group + group[:1] * (self._batch_size(len(group)) - len(group))
             vision_feats, vision_pos = features.expand(len(padded), self.bucketed)
-            conditioned.append(
-                sam._prepare_memory_conditioned_features(
-                    frame_idx=frame.index,
-                    is_init_cond_frame=False,
-                    current_vision_feats=vision_feats[-1:],
-                    current_vision_pos_embeds=vision_pos[-1:],
-                    feat_sizes=features.feat_sizes[-1:],
-                    output_dict=self._bank.output_dict(padded),
-                    num_frames=STREAM_NUM_FRAMES,
-                )[: len(group)]
+            current = CurrentFrame(
+                frame.index, vision_feats[-1:], vision_pos[-1:], features.feat_sizes[-1:]
             )
+            pix_feat = self.selection.condition(sam, current, self._bank, padded)
+            conditioned.append(pix_feat[: len(group)])
             order.extend(group)
         count = len(order)
         batch = self._batch_size(count)
         vision_feats, _ = features.expand(batch, self.bucketed)
-        high_res_features = [
-            x.permute(1, 2, 0).view(batch, x.size(2), *size)
-            for x, size in zip(vision_feats[:-1], features.feat_sizes[:-1], strict=True)
-        ]
-        _, _, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits = (
-            sam._forward_sam_heads(
-                backbone_features=self._compiled_layout(_pad_rows(torch.cat(conditioned), batch)),
-                point_inputs=None,
-                mask_inputs=None,
-                high_res_features=high_res_features,
-                multimask_output=sam._use_multimask(is_init_cond_frame=False, point_inputs=None),
-            )
+        motions = [self._outputs[object_id].motion for object_id in order]
+        inputs = DecoderInputs(
+            self._compiled_layout(_pad_rows(torch.cat(conditioned), batch)),
+            None,
+            None,
+            self._high_res_features(vision_feats, features, batch),
+            sam._use_multimask(is_init_cond_frame=False, point_inputs=None),
         )
+        heads = self.selection.heads(sam, inputs, motions + motions[:1] * (batch - count))
         maskmem_features, maskmem_pos_enc = sam._encode_new_memory(
             current_vision_feats=vision_feats,
             feat_sizes=features.feat_sizes,
-            pred_masks_high_res=high_res_masks,
-            object_score_logits=object_score_logits,
+            pred_masks_high_res=heads.high_res_masks,
+            object_score_logits=heads.object_score_logits,
             is_mask_from_pts=False,
         )
-        real = slice(0, count)  # the objects' rows, without the bucket's padding
-        obj_ptr, object_score_logits = obj_ptr[real], object_score_logits[real]
+        outputs = {object_id: self._output(heads, row) for row, object_id in enumerate(order)}
         self._store_memories(
-            frame.index, order, maskmem_features[real], maskmem_pos_enc, obj_ptr, [False] * count
+            frame.index,
+            order,
+            maskmem_features[:count],
+            maskmem_pos_enc,
+            heads.obj_ptr[:count],
+            [False] * count,
+            [outputs[object_id].memory_scores for object_id in order],
         )
-        pred_masks = self._fill_holes(low_res_masks[real])
-        scores = ious[real].float().max(dim=-1).values
-        outputs = {}
-        for row, object_id in enumerate(order):
-            rows = slice(row, row + 1)
-            outputs[object_id] = ObjectOutput(
-                pred_masks[rows], scores[rows], object_score_logits[rows], obj_ptr[rows]
-            )
         return {object_id: outputs[object_id] for object_id in object_ids}
+
+    def _output(self, heads: Heads, row: int) -> ObjectOutput:
+        """One object's output from a row of the heads' answer."""
+        rows = slice(row, row + 1)
+        return ObjectOutput(
+            pred_masks=self._fill_holes(heads.low_res_masks[rows]),
+            score=heads.scores[rows],
+            object_score_logits=heads.object_score_logits[rows],
+            obj_ptr=heads.obj_ptr[rows],
+            motion=heads.motions[row],
+            memory_scores=heads.memory_scores[row],
+        )
+
+    @staticmethod
+    def _high_res_features(
+        vision_feats: list[torch.Tensor], features: FrameFeatures, batch: int
+    ) -> list[torch.Tensor]:
+        """The higher-resolution levels as the mask decoder reads them, ``(B, C, H, W)``."""
+        return [
+            x.permute(1, 2, 0).view(batch, x.size(2), *size)
+            for x, size in zip(vision_feats[:-1], features.feat_sizes[:-1], strict=True)
+        ]
 
     def _compiled_layout(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` contiguous when bucketed: graphs are specialised on their inputs' strides."""
@@ -600,15 +634,16 @@ class StreamingPredictor:
         maskmem_pos_enc: list[torch.Tensor],
         obj_ptrs: torch.Tensor,
         conditioning: list[bool],
+        scores: list[MemoryScores | None],
     ) -> None:
         """Put a batch of freshly encoded memories (row i = object_ids[i]) into the bank."""
         self._bank.set_maskmem_pos_enc(maskmem_pos_enc)
         maskmem_features = maskmem_features.to(torch.bfloat16)  # SAM 2 stores memories in bf16
-        for row, (object_id, is_conditioning) in enumerate(
-            zip(object_ids, conditioning, strict=True)
+        for row, (object_id, is_conditioning, score) in enumerate(
+            zip(object_ids, conditioning, scores, strict=True)
         ):
             rows = slice(row, row + 1)
-            memory = FrameMemory(maskmem_features[rows], obj_ptrs[rows])
+            memory = FrameMemory(maskmem_features[rows], obj_ptrs[rows], score)
             self._bank.store(object_id, frame_index, memory, conditioning=is_conditioning)
 
     def _fill_holes(self, pred_masks: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sam2_ros.engine.memory_bank import ObjectMemory
+from sam2_ros.engine.memory_bank import MemoryScores, ObjectMemory
+from sam2_ros.engine.motion import MotionState
 
 
 @dataclass
@@ -60,9 +61,13 @@ class ObjectOutput:
     """One object's SAM 2 output on one frame."""
 
     pred_masks: torch.Tensor  # (1, 1, S/4, S/4) mask logits
-    score: torch.Tensor  # (1,) predicted IoU
+    score: torch.Tensor  # (1,) predicted IoU of the chosen mask
     object_score_logits: torch.Tensor  # (1, 1)
     obj_ptr: torch.Tensor  # (1, C)
+    #: The object's motion after this step (SAMURAI's selection; None: no filter yet).
+    motion: MotionState | None = None
+    #: What this output's memory will be judged by (SAMURAI's selection; None otherwise).
+    memory_scores: MemoryScores | None = None
 
     def tensors(self) -> Iterator[torch.Tensor]:
         """The tensors held."""

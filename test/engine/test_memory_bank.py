@@ -51,11 +51,14 @@ def test_conditioning_cap_must_be_positive():
         MemoryBank(num_maskmem=7, memory_stride=1, max_obj_ptrs=16, max_conditioning_frames=0)
 
 
-@pytest.mark.parametrize(("history_frames", "full_after"), [(0, 20), (10, 30)])
+@pytest.mark.parametrize(
+    ("history_frames", "selection", "full_after"),
+    [(0, {}, 20), (10, {}, 30), (0, {"memory_selection": "samurai"}, 31)],
+)
 def test_memory_stops_growing_once_the_window_is_full(
-    small_model, scene, history_frames, full_after
+    small_model, scene, history_frames, selection, full_after
 ):
-    predictor = StreamingPredictor(model=small_model, history_frames=history_frames)
+    predictor = StreamingPredictor(model=small_model, history_frames=history_frames, **selection)
     predictor.track(scene.frame(0))
     for name in ("ball", "pillar", "crate"):
         predictor.add_prompt(points=[scene.center(name, 0)], labels=[1])
@@ -64,8 +67,9 @@ def test_memory_stops_growing_once_the_window_is_full(
         result = predictor.track(scene.frame(index))
         assert result.object_ids == [1, 2, 3]
         sizes.append(predictor.memory_bytes())
-    # SAM 2 reads 16 frames of pointers back; the history holds its frames and what each
-    # object's memory held on them: after that every frame holds the same amount.
+    # SAM 2 reads 16 frames of pointers back, SAMURAI's selection scans 30 frames of memories;
+    # the history holds its frames and what each object's memory held on them: after that every
+    # frame holds the same amount.
     assert len(set(sizes[full_after:])) == 1, sizes[full_after - 5 :]
     assert sizes[full_after] > sizes[0]
 
