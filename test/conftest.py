@@ -213,7 +213,7 @@ def start_node(tmp_path_factory, name: str, **params):
 
 
 def set_parameter(client: NodeClient, node: str, name: str, value) -> None:
-    """Set one of a node's parameters (bool, int or string) over its service."""
+    """Set one of a node's parameters (bool, int, float or string) over its service."""
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
@@ -221,6 +221,8 @@ def set_parameter(client: NodeClient, node: str, name: str, value) -> None:
         pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
     elif isinstance(value, int):
         pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    elif isinstance(value, float):
+        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
     else:
         pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
     request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])

@@ -22,7 +22,18 @@ LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"
 
 
 def _file_values() -> dict:
-    return yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"]
+    """The file's parameters by full name (nested keys joined with '.', as ROS 2 reads them)."""
+
+    def flat(values: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    return flat(yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"])
 
 
 def test_parameter_file_sets_every_parameter_with_a_valid_value():

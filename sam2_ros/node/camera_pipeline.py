@@ -96,6 +96,8 @@ class CameraPipeline:
             max_conditioning_frames=params.max_conditioning_frames,
             corrections_as_conditioning=params.corrections_as_conditioning,
             history_frames=params.prompt_history_frames,
+            memory_selection=params.memory_selection,
+            samurai=params.samurai,
         )
         self.labels: dict[int, str] = {}
         self.stats = CameraStatistics()

@@ -203,6 +203,7 @@ class Sam2Node(LifecycleNode):
         self.get_logger().info(
             f"configured: {params.model_cfg} on {model.device} at {model.image_size} px in "
             f"{model.precision} ({model.precision_reason}), backend {model.describe_backend()}, "
+            f"memory selection {next(iter(self._cameras.values())).predictor.selection}, "
             "checkpoint "
             f"{params.checkpoint or 'none'}, cameras {[c.name for c in params.cameras]}"
         )

@@ -10,8 +10,10 @@ from typing import Any
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
+from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
 from sam2_ros.engine.model import BACKENDS, GRAPH_BACKENDS, ModelConfigError, validate_backend
 from sam2_ros.engine.precision import PRECISIONS
+from sam2_ros.engine.samurai import SamuraiSettings, SamuraiSettingsError
 from sam2_ros.paths import model_dir
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings
@@ -188,6 +190,48 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         8,
         "Prompted frames kept per object (the first one plus the most recent ones).",
     ),
+    "memory_selection": (
+        "sam2",
+        "How past frames become memory and which candidate mask an object gets: sam2 (SAM 2's "
+        "own: the last frames, the top-scored mask) or samurai (SAMURAI's motion-aware memory: a "
+        "Kalman filter on each object's box weighs the candidates, memory keeps confident past "
+        "frames; for moving objects, look-alikes and occlusion; samurai.* tune it).",
+    ),
+    "samurai.stable_frames_threshold": (
+        15,
+        "SAMURAI: consecutive confident frames before the motion filter weighs the candidate "
+        "masks.",
+    ),
+    "samurai.stable_ious_threshold": (
+        0.3,
+        "SAMURAI: predicted IoU a chosen mask needs to feed the motion filter.",
+    ),
+    "samurai.min_obj_score_logits": (
+        -1.0,
+        "SAMURAI: object score logit above which an object counts as present (SAM 2 uses 0).",
+    ),
+    "samurai.kf_score_weight": (
+        -1.0,
+        "SAMURAI: weight in [0, 1] of the motion IoU against the predicted IoU when choosing a "
+        "mask; < 0 = SAMURAI's value for model_cfg (0.25; 0.15 for hiera_l).",
+    ),
+    "samurai.memory_bank_iou_threshold": (
+        0.5,
+        "SAMURAI: predicted IoU a past frame's mask needs to become memory.",
+    ),
+    "samurai.memory_bank_obj_score_threshold": (
+        0.0,
+        "SAMURAI: object score logit a past frame needs to become memory.",
+    ),
+    "samurai.memory_bank_kf_score_threshold": (
+        0.0,
+        "SAMURAI: motion IoU a past frame needs to become memory (once the filter weighs masks).",
+    ),
+    "samurai.candidate_frames": (
+        30,
+        "SAMURAI: past frames scanned for memories per object (their memories are kept: about "
+        "0.5 MB each per object at 1024 px).",
+    ),
     "corrections_as_conditioning": (
         True,
         "A prompt on an already tracked object becomes a lasting conditioning frame "
@@ -283,6 +327,9 @@ class NodeParams:
     max_conditioning_frames: int
     corrections_as_conditioning: bool
     prompt_history_frames: int
+    memory_selection: str
+    #: The SAMURAI settings to pass (by SAMURAI's names), empty with memory_selection sam2.
+    samurai: dict[str, float]
     occlusion_threshold: float
     publish_overlay: bool
     publish_label_image: bool
@@ -449,6 +496,7 @@ def parse(values: dict[str, Any]) -> NodeParams:
             f"{backend} the runtime optimises the graphs itself (set compile: none)"
         )
     model_cfg = str(values["model_cfg"])
+    memory_selection = _one_of("memory_selection", values["memory_selection"], MEMORY_SELECTIONS)
     return NodeParams(
         model_cfg=model_cfg,
         checkpoint=resolve_checkpoint(str(values["checkpoint"]), model_cfg),
@@ -470,6 +518,8 @@ def parse(values: dict[str, Any]) -> NodeParams:
         max_conditioning_frames=int(values["max_conditioning_frames"]),
         corrections_as_conditioning=bool(values["corrections_as_conditioning"]),
         prompt_history_frames=int(values["prompt_history_frames"]),
+        memory_selection=memory_selection,
+        samurai=samurai_settings(values, model_cfg) if memory_selection == "samurai" else {},
         occlusion_threshold=threshold,
         publish_overlay=bool(values["publish_overlay"]),
         publish_label_image=bool(values["publish_label_image"]),
@@ -530,6 +580,23 @@ def association_settings(values: dict[str, Any]) -> AssociationSettings:
         confirm_window=window,
         match_on=match_on,
     )
+
+
+def samurai_settings(values: dict[str, Any], model_cfg: str) -> dict[str, float]:
+    """The ``samurai.*`` parameters by SAMURAI's names (a negative ``kf_score_weight`` left out:
+    SAMURAI's for the model), validated."""
+    settings = {
+        name.removeprefix("samurai."): value
+        for name, value in values.items()
+        if name.startswith("samurai.")
+    }
+    if settings["kf_score_weight"] < 0:
+        del settings["kf_score_weight"]
+    try:
+        SamuraiSettings.for_model(model_cfg, settings)
+    except SamuraiSettingsError as err:
+        raise ParameterError(f"samurai.{err}") from err
+    return settings
 
 
 def duplicate_settings(values: dict[str, Any]) -> DuplicateSettings:
