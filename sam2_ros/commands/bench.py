@@ -5,7 +5,8 @@ frames late (``--late-prompt D``) or of pairing detections with objects (``--ass
 the detection rules scored on a scene with ground truth (``--tracking-scenario``), and bags
 annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`), and
 the engine on ONNX Runtime or OpenVINO against torch (``--backend onnxruntime|openvino``;
-:mod:`~sam2_ros.commands.backend_bench`).
+:mod:`~sam2_ros.commands.backend_bench`), and SAMURAI's memory selection against SAM 2's
+(``--memory-selection samurai``; :mod:`~sam2_ros.commands.selection_bench`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sam2_ros.commands.detection_bench import bench_association
 from sam2_ros.commands.engine_bench import bench_engine
 from sam2_ros.commands.late_prompt_bench import bench_late_prompt
 from sam2_ros.commands.node_bench import bench_node
+from sam2_ros.commands.selection_bench import bench_memory_selection
 from sam2_ros.commands.synthetic import SyntheticScene
 from sam2_ros.commands.tracking_scenario import ScenarioSettings, bench_tracking_scenario
 from sam2_ros.engine import (
@@ -37,6 +39,7 @@ from sam2_ros.engine import (
     load_model,
 )
 from sam2_ros.engine.compiled import COMPILE_MODES
+from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
 from sam2_ros.engine.model import resolve_device, validate_image_size
 from sam2_ros.heap import heap_settings
 
@@ -153,6 +156,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fleet-bags", type=at_least(1), default=4, help="bags for --fleet (default 4)"
     )
+    parser.add_argument(
+        "--memory-selection",
+        choices=MEMORY_SELECTIONS,
+        default="sam2",
+        help="samurai: time SAMURAI's motion-aware memory against SAM 2's own, in turn",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -175,22 +184,27 @@ def run(args: argparse.Namespace) -> int:
         args.association,
         args.tracking_scenario,
         args.fleet,
+        args.memory_selection != "sam2",
     )
     if sum(bool(x) for x in modes) > 1:
         problem = (
             "choose one of --compare-official, --node, --late-prompt, --association, "
-            "--tracking-scenario and --fleet"
+            "--tracking-scenario, --fleet and --memory-selection"
         )
     elif (args.detector or args.rate or args.depth) and not args.node:
         problem = "--detector, --rate and --depth go with --node"
     elif args.compare_official and args.objects < 1:
         problem = "--compare-official needs at least one object to prompt"
     elif args.backend != "torch" and (
-        args.late_prompt or args.association or args.tracking_scenario or args.fleet
+        args.late_prompt
+        or args.association
+        or args.tracking_scenario
+        or args.fleet
+        or args.memory_selection != "sam2"
     ):
         problem = (
             f"--backend {args.backend} goes with the engine and --node modes (not with "
-            "--late-prompt, --association, --tracking-scenario or --fleet)"
+            "--late-prompt, --association, --tracking-scenario, --fleet or --memory-selection)"
         )
     elif args.backend != "torch" and (args.compare_official or args.compile != "none"):
         problem = (
@@ -222,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
                 results = bench_fleet(args, scene, checkpoint, Path(workdir))
             elif args.late_prompt:
                 results = bench_late_prompt(args, scene, checkpoint)
+            elif args.memory_selection != "sam2":
+                results = bench_memory_selection(args, scene, checkpoint)
             elif args.backend != "torch":
                 results = bench_backends(args, scene, checkpoint, Path(workdir))
             else:

@@ -149,6 +149,19 @@ def test_bench_times_a_late_prompt(tmp_path):
     assert results["history_bytes_per_frame"] > 0
 
 
+def test_bench_times_samurai_against_sam2(tmp_path):
+    results, table = bench(
+        tmp_path, "--memory-selection", "samurai", "--frames", "2", "--objects", "2"
+    )
+    assert results["mode"] == "memory-selection" and results["objects"] == 2
+    assert results["ratio_samurai_over_sam2"] == pytest.approx(
+        results["samurai_ms_median"] / results["sam2_ms_median"]
+    )
+    assert 0 < results["mask_foreground_mean"] < 1
+    assert results["samurai_bank_bytes_per_object"] >= results["sam2_bank_bytes_per_object"] > 0
+    assert "ratio_samurai_over_sam2" in table
+
+
 def test_bench_runs_the_node_against_its_engine_alone(tmp_path):
     results, table = bench(tmp_path, "--node", "--frames", "3", "--objects", "1")
     assert results["mode"] == "node" and results["frames"] == 3 and results["phases"] == 1
