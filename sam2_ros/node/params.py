@@ -1,26 +1,35 @@
-"""The node's parameters on ROS: declared with their descriptions, read once and validated."""
+"""The node's parameters on ROS: declared from their declarations, read once and validated."""
 
 from __future__ import annotations
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
-from sam2_ros.tracking.parameters import PARAMETERS, NodeParams, parse
+from sam2_ros.tracking.parameters import PARAMETERS, NodeParams, Parameter, parse
 
 
-def descriptor(name: str) -> ParameterDescriptor:
-    """The parameter's description. Types are checked when the node configures (not when a
-    value is set), so a bad value fails ``configure`` with a clear message instead of
-    killing the node."""
-    return ParameterDescriptor(name=name, description=PARAMETERS[name][1], dynamic_typing=True)
+def descriptor(parameter: Parameter) -> ParameterDescriptor:
+    """The parameter's description, with the values it accepts in words. Types and ranges are
+    checked when the node configures (not when a value is set), so a bad value fails
+    ``configure`` with a clear message instead of killing the node."""
+    accepts = ""
+    if parameter.choices:
+        accepts = f" One of: {', '.join(parameter.choices)}."
+    elif {parameter.minimum, parameter.maximum, parameter.above} != {None}:
+        accepts = f" Must be {parameter.accepted()}."
+    return ParameterDescriptor(
+        name=parameter.name,
+        description=parameter.description + accepts,
+        dynamic_typing=True,
+    )
 
 
 def declare_parameters(node: Node) -> None:
     """Declare every parameter with its default and description."""
-    for name, (default, _) in PARAMETERS.items():
-        node.declare_parameter(name, default, descriptor(name))
+    for parameter in PARAMETERS:
+        node.declare_parameter(parameter.name, parameter.default, descriptor(parameter))
 
 
 def read_parameters(node: Node) -> NodeParams:
     """The node's parameter values, validated (:class:`ParameterError` naming a bad one)."""
-    return parse({name: node.get_parameter(name).value for name in PARAMETERS})
+    return parse({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
