@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,7 +16,7 @@ from rclpy.context import Context
 
 from sam2_ros.commands.node_client import local_ros_environment
 from sam2_ros.paths import fastdds_profile
-from sam2_ros.tracking.parameters import PARAMETERS, parse
+from sam2_ros.tracking.parameters import BY_NAME, parse
 
 PARAMS_FILE = REPO_ROOT / "config" / "sam2.yaml"
 LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"
@@ -36,9 +37,11 @@ def _file_values() -> dict:
     return flat(yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"])
 
 
-def test_parameter_file_sets_every_parameter_with_a_valid_value():
+def test_parameter_file_sets_every_parameter_to_its_declared_default():
     values = _file_values()
-    assert set(values) == set(PARAMETERS), set(values) ^ set(PARAMETERS)
+    assert set(values) == set(BY_NAME), set(values) ^ set(BY_NAME)
+    differ = {n: (v, BY_NAME[n].default) for n, v in values.items() if v != BY_NAME[n].default}
+    assert not differ, f"config/sam2.yaml (value, declared default): {differ}"
     params = parse(values)
     assert [c.image_topic for c in params.cameras] == ["/camera/image_raw"]
     assert params.allow_random_weights is False
@@ -58,10 +61,13 @@ def test_parameter_file_loads_into_the_node():
         context.try_shutdown()
 
 
-def test_every_parameter_is_documented_in_the_readme():
+def test_the_readme_table_lists_every_parameter_with_its_declared_default():
     readme = (REPO_ROOT / "README.md").read_text()
-    missing = [name for name in PARAMETERS if f"`{name}`" not in readme]
-    assert not missing
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| `([^`]*)` \|", readme, flags=re.MULTILINE))
+    assert set(rows) == set(BY_NAME), set(rows) ^ set(BY_NAME)
+    shown = {name: yaml.safe_load(cell.replace("\"\"", "''")) for name, cell in rows.items()}
+    differ = {n: (v, BY_NAME[n].default) for n, v in shown.items() if v != BY_NAME[n].default}
+    assert not differ, f"README parameter table (shown, declared default): {differ}"
 
 
 @pytest.mark.skipif(

@@ -64,11 +64,15 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+#: The input resolutions SAM 2 takes.
+IMAGE_SIZE_RULE = "a multiple of 32 in [128, 2048]"
+
+
 def validate_image_size(image_size: int) -> int:
-    """Check a SAM 2 input resolution: a multiple of 32 between 128 and 2048."""
+    """Check a SAM 2 input resolution (:data:`IMAGE_SIZE_RULE`)."""
     if not isinstance(image_size, int) or not 128 <= image_size <= 2048 or image_size % 32:
         raise ModelConfigError(
-            f"image_size {image_size!r} is invalid: use a multiple of 32 in [128, 2048] "
+            f"image_size {image_size!r} is invalid: use {IMAGE_SIZE_RULE} "
             "(SAM 2 models are trained at 1024)"
         )
     return image_size
@@ -147,11 +151,7 @@ class Sam2Model:
             raise ModelConfigError(f"compile mode {mode!r} is not one of {modes}")
         if self.compiled:
             raise ModelConfigError(f"the model is compiled already ({self.compile_mode})")
-        if mode != "none" and self.graph_backend is not None:
-            raise ModelConfigError(
-                f"compile {mode} applies to the torch backend only: with backend "
-                f"{self.backend} the runtime optimises the graphs itself (set compile: none)"
-            )
+        _check_compile(mode, self.backend)
         if mode != "none":
             compile_components(self.sam, self.device, mode, cache_dir)
             self.compile_mode = mode
@@ -280,8 +280,10 @@ def load_model(
     return model
 
 
-def validate_backend(backend: str, onnx_dir: str | Path | None, precision: str) -> None:
-    """Refuse a backend, precision and export folder that cannot go together
+def validate_backend(
+    backend: str, onnx_dir: str | Path | None, precision: str, compile_mode: str = "none"
+) -> None:
+    """Refuse a backend, precision, export folder and compile mode that cannot go together
     (:class:`ModelConfigError`): the one check the engine and the node's parameters share."""
     if backend not in BACKENDS:
         raise ModelConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
@@ -295,4 +297,14 @@ def validate_backend(backend: str, onnx_dir: str | Path | None, precision: str) 
         raise ModelConfigError(
             "precision bf16 applies to the torch and openvino backends: ONNX Runtime runs the "
             "export's fp32 graphs (use precision auto or fp32)"
+        )
+    _check_compile(compile_mode, backend)
+
+
+def _check_compile(mode: str, backend: str) -> None:
+    """torch.compile applies to the torch backend only."""
+    if mode != "none" and backend in GRAPH_BACKENDS:
+        raise ModelConfigError(
+            f"compile {mode} applies to the torch backend only: with backend {backend} the "
+            "runtime optimises the graphs itself (set compile: none)"
         )

@@ -12,7 +12,7 @@ from sam2_ros.tracking.parameters import PARAMETERS, ParameterError, parse
 
 
 def _values(**overrides):
-    values = {name: default for name, (default, _) in PARAMETERS.items()}
+    values = {parameter.name: parameter.default for parameter in PARAMETERS}
     values.update(overrides)
     return values
 
