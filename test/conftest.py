@@ -18,7 +18,7 @@ from sam2_ros.srv import AddPrompt
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from sam2_ros.commands.node_client import NodeClient
+from sam2_ros.commands.harness.node_client import NodeClient
 from sam2_ros.messages.images import array_to_image_msg
 
 # Each test process gets its own DDS domain, kept on loopback, so parallel or leftover
@@ -91,7 +91,7 @@ def small_model():
 @pytest.fixture(scope="session")
 def scene():
     """A small generated camera stream."""
-    from sam2_ros.commands.synthetic import SyntheticScene
+    from sam2_ros.commands.harness.synthetic import SyntheticScene
 
     return SyntheticScene(width=320, height=240, seed=0)
 
@@ -202,7 +202,7 @@ def start_node(tmp_path_factory, name: str, **params):
     """The node as its own process from this checkout, on seeded random weights at 128 px in fp32
     (as the engine fixtures, which node tests compare with) unless ``params`` say otherwise, its
     log in a temporary folder."""
-    from sam2_ros.commands.node_client import NodeProcess
+    from sam2_ros.commands.harness.node_client import NodeProcess
 
     return NodeProcess(
         name,
@@ -300,6 +300,17 @@ def mask_of(masks: ObjectMasks, object_id: int) -> np.ndarray:
     entry = next(o for o in masks.objects if o.object_id == object_id)
     pixels = np.frombuffer(bytes(entry.mask.data), np.uint8)
     return pixels.reshape(entry.mask.height, entry.mask.width) > 0
+
+
+def run_cli(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """``sam2-ros ARGS`` from this checkout, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "sam2_ros.commands.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def fresh_python(code: str, *args: str, timeout: float = 600) -> list[str]:

@@ -24,7 +24,7 @@ from sam2_ros.msg import ObjectMasks
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from sam2_ros.commands.node_client import NodeProcess
+from sam2_ros.commands.harness.node_client import NodeProcess
 from sam2_ros.messages.images import array_to_image_msg
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO_ROOT
 from rclpy.context import Context
 
-from sam2_ros.commands.node_client import local_ros_environment
+from sam2_ros.commands.harness.node_client import local_ros_environment
 from sam2_ros.paths import fastdds_profile
 from sam2_ros.tracking.parameters import BY_NAME, parse
 
@@ -65,7 +65,7 @@ def test_the_readme_table_lists_every_parameter_with_its_declared_default():
     readme = (REPO_ROOT / "README.md").read_text()
     rows = dict(re.findall(r"^\| `([\w.]+)` \| `([^`]*)` \|", readme, flags=re.MULTILINE))
     assert set(rows) == set(BY_NAME), set(rows) ^ set(BY_NAME)
-    shown = {name: yaml.safe_load(cell.replace("\"\"", "''")) for name, cell in rows.items()}
+    shown = {name: yaml.safe_load(cell.replace('""', "''")) for name, cell in rows.items()}
     differ = {n: (v, BY_NAME[n].default) for n, v in shown.items() if v != BY_NAME[n].default}
     assert not differ, f"README parameter table (shown, declared default): {differ}"
 

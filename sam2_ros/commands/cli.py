@@ -86,12 +86,15 @@ COMMANDS = {
         "sam2_ros.commands.demo",
         "run the node on a generated camera stream and write demo_output/",
     ),
-    "bag": ("sam2_ros.commands.bag", "track every frame of a bag and write a results bag"),
+    "bag": ("sam2_ros.commands.bag.command", "track every frame of a bag and write a results bag"),
     "bags": (
-        "sam2_ros.commands.bags",
+        "sam2_ros.commands.fleet.command",
         "annotate many bags (here, or on a Ray cluster) into a folder with a manifest",
     ),
-    "bench": ("sam2_ros.commands.bench", "time the engine (vs the official predictor) or the node"),
+    "bench": (
+        "sam2_ros.commands.bench.command",
+        "time the engine (vs the official predictor) or the node",
+    ),
     "export": (
         "sam2_ros.commands.export",
         "export SAM 2's per-frame components to ONNX (for --backend onnxruntime)",

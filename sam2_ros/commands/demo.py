@@ -24,14 +24,14 @@ from tqdm import tqdm
 from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.commands.cli import add_device_arguments
-from sam2_ros.commands.engine_alone import EngineAlone, engine_settings
-from sam2_ros.commands.node_client import (
+from sam2_ros.commands.harness.engine_alone import EngineAlone, engine_settings
+from sam2_ros.commands.harness.node_client import (
     Collector,
     NodeClient,
     NodeProcess,
     local_ros_environment,
 )
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg

@@ -21,8 +21,8 @@ from sam2_ros.msg import ObjectMasks
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from sam2_ros.commands.node_client import NodeProcess
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.node_client import NodeProcess
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.messages.images import JPEG_FORMAT_BGR8, array_to_image_msg
 
 NODE = "sam2_qos"

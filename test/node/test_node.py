@@ -14,7 +14,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from sam2_ros.commands.node_client import NodeClient
+from sam2_ros.commands.harness.node_client import NodeClient
 from sam2_ros.messages.images import array_to_image_msg
 
 NODE = "sam2_under_test"

@@ -25,7 +25,7 @@ from std_srvs.srv import Trigger
 from torch._C._profiler import _ExperimentalConfig
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from sam2_ros.commands.node_client import NodeClient
+from sam2_ros.commands.harness.node_client import NodeClient
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMasks
 from sam2_ros.node.executor import InputsInlineExecutor

@@ -14,8 +14,8 @@ from typing import Any
 import ray
 from ray.util import ActorPool
 
-from sam2_ros.commands.fleet_plan import BagJob
-from sam2_ros.commands.fleet_worker import BagWorker, failure
+from sam2_ros.commands.fleet.plan import BagJob
+from sam2_ros.commands.fleet.worker import BagWorker, failure
 
 
 def cpus_per_worker(args: argparse.Namespace) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 from rclpy.serialization import serialize_message
 from tqdm import tqdm
 
-from sam2_ros.commands.bag_cameras import BagCamera
+from sam2_ros.commands.bag.cameras import BagCamera
 from sam2_ros.engine import TrackResult
 from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d_msg

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from sam2_ros.commands.measurements import synced_clock
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.measurements import synced_clock
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor
 
 REPEATS = 3

@@ -1,12 +1,12 @@
 """``sam2-ros bench``: the engine's per-frame time and memory, side by side with Meta's predictor
-(``--compare-official``; :mod:`~sam2_ros.commands.engine_bench`), the ROS node end to end over
-DDS (``--node``; :mod:`~sam2_ros.commands.node_bench`), the cost of a prompt that arrives D
+(``--compare-official``; :mod:`~sam2_ros.commands.bench.engine`), the ROS node end to end over
+DDS (``--node``; :mod:`~sam2_ros.commands.bench.node`), the cost of a prompt that arrives D
 frames late (``--late-prompt D``) or of pairing detections with objects (``--association``),
 the detection rules scored on a scene with ground truth (``--tracking-scenario``), and bags
-annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.fleet_bench`), and
+annotated here against Ray workers (``--fleet``; :mod:`~sam2_ros.commands.bench.fleet`), and
 the engine on ONNX Runtime or OpenVINO against torch (``--backend onnxruntime|openvino``;
-:mod:`~sam2_ros.commands.backend_bench`), and SAMURAI's memory selection against SAM 2's
-(``--memory-selection samurai``; :mod:`~sam2_ros.commands.selection_bench`).
+:mod:`~sam2_ros.commands.bench.backend`), and SAMURAI's memory selection against SAM 2's
+(``--memory-selection samurai``; :mod:`~sam2_ros.commands.bench.memory_selection`).
 """
 
 from __future__ import annotations
@@ -18,19 +18,21 @@ import platform
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from sam2_ros.commands.backend_bench import bench_backends
+from sam2_ros.commands.bench.association import bench_association
+from sam2_ros.commands.bench.backend import bench_backends
+from sam2_ros.commands.bench.engine import bench_engine
+from sam2_ros.commands.bench.late_prompt import bench_late_prompt
+from sam2_ros.commands.bench.memory_selection import bench_memory_selection
+from sam2_ros.commands.bench.node import bench_node
+from sam2_ros.commands.bench.tracking_scenario import ScenarioSettings, bench_tracking_scenario
 from sam2_ros.commands.cli import add_device_arguments, at_least
-from sam2_ros.commands.detection_bench import bench_association
-from sam2_ros.commands.engine_bench import bench_engine
-from sam2_ros.commands.late_prompt_bench import bench_late_prompt
-from sam2_ros.commands.node_bench import bench_node
-from sam2_ros.commands.selection_bench import bench_memory_selection
-from sam2_ros.commands.synthetic import SyntheticScene
-from sam2_ros.commands.tracking_scenario import ScenarioSettings, bench_tracking_scenario
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
     CheckpointError,
@@ -173,79 +175,119 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print a table (and JSON); a bad option is one line on stderr."""
-    command = command_line(args)  # as given, before a mode fills in its frame size
-    problem = None
-    modes = (
-        args.compare_official,
-        args.node,
-        args.late_prompt,
-        args.association,
-        args.tracking_scenario,
-        args.fleet,
-        args.memory_selection != "sam2",
-    )
-    if sum(bool(x) for x in modes) > 1:
-        problem = (
-            "choose one of --compare-official, --node, --late-prompt, --association, "
-            "--tracking-scenario, --fleet and --memory-selection"
-        )
-    elif (args.detector or args.rate or args.depth) and not args.node:
-        problem = "--detector, --rate and --depth go with --node"
-    elif args.compare_official and args.objects < 1:
-        problem = "--compare-official needs at least one object to prompt"
-    elif args.backend != "torch" and (
-        args.late_prompt
-        or args.association
-        or args.tracking_scenario
-        or args.fleet
-        or args.memory_selection != "sam2"
-    ):
-        problem = (
+@dataclass(frozen=True)
+class BenchMode:
+    """One mode of ``sam2-ros bench``: the flag that chooses it, whether it was chosen, what it
+    measures (``run(args, scene, checkpoint, workdir)``, or ``run(args)`` without a model), the
+    options that go with it alone, whether ``--backend`` other than torch goes with it."""
+
+    flag: str
+    chosen: Callable[[argparse.Namespace], bool]
+    run: Callable[..., dict]
+    options: tuple[str, ...] = ()
+    backend: bool = False
+    model: bool = True
+    report: Callable[[argparse.Namespace, dict, str], int] | None = None
+
+
+def _fleet(args: argparse.Namespace, scene: SyntheticScene, checkpoint: Path, workdir: Path):
+    from sam2_ros.commands.bench.fleet import bench_fleet  # imports Ray
+
+    return bench_fleet(args, scene, checkpoint, workdir)
+
+
+def _engine(args: argparse.Namespace, scene: SyntheticScene, checkpoint: Path, workdir: Path):
+    """The engine against Meta's predictor, compiled or not; or on a graph backend against
+    torch (``--backend``)."""
+    if args.backend != "torch":
+        return bench_backends(args, scene, checkpoint, workdir)
+    return bench_engine(args, scene, checkpoint, workdir)
+
+
+#: Every mode; the engine mode runs when none of the others is chosen.
+MODES = (
+    BenchMode("--compare-official", lambda a: bool(a.compare_official), _engine),
+    BenchMode("--node", lambda a: a.node, bench_node, ("detector", "rate", "depth"), backend=True),
+    BenchMode(
+        "--late-prompt",
+        lambda a: bool(a.late_prompt),
+        lambda args, scene, checkpoint, _: bench_late_prompt(args, scene, checkpoint),
+    ),
+    BenchMode("--association", lambda a: a.association, bench_association, model=False),
+    BenchMode(
+        "--tracking-scenario",
+        lambda a: a.tracking_scenario,
+        bench_tracking_scenario,
+        model=False,
+        report=lambda args, runs, command: _report_scenario(args, runs, command),
+    ),
+    BenchMode("--fleet", lambda a: a.fleet, _fleet),
+    BenchMode(
+        "--memory-selection",
+        lambda a: a.memory_selection != "sam2",
+        lambda args, scene, checkpoint, _: bench_memory_selection(args, scene, checkpoint),
+    ),
+)
+ENGINE_MODE = BenchMode("", lambda a: True, _engine, backend=True)
+
+
+def _in_words(flags: list[str], last: str) -> str:
+    return f"{', '.join(flags[:-1])} {last} {flags[-1]}" if len(flags) > 1 else flags[0]
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options (one line), from the modes' table; None when nothing."""
+    chosen = [mode for mode in MODES if mode.chosen(args)]
+    if len(chosen) > 1:
+        return f"choose one of {_in_words([m.flag for m in MODES], 'and')}"
+    mode = chosen[0] if chosen else ENGINE_MODE
+    for other in MODES:
+        given = [f"--{o}" for o in other.options if getattr(args, o)]
+        if given and other is not mode:
+            flags = [f"--{o}" for o in other.options]
+            return f"{_in_words(flags, 'and')} go with {other.flag}"
+    if args.backend != "torch" and not mode.backend:
+        refused = [m.flag for m in MODES if not m.backend and m.flag != "--compare-official"]
+        return (
             f"--backend {args.backend} goes with the engine and --node modes (not with "
-            "--late-prompt, --association, --tracking-scenario, --fleet or --memory-selection)"
+            f"{_in_words(refused, 'or')})"
         )
-    elif args.backend != "torch" and (args.compare_official or args.compile != "none"):
-        problem = (
+    if args.compare_official and args.objects < 1:
+        return "--compare-official needs at least one object to prompt"
+    if args.backend != "torch" and (args.compare_official or args.compile != "none"):
+        return (
             f"--backend {args.backend} is timed against torch fp32 and bf16 itself "
             "(not with --compare-official or --compile)"
         )
-    elif args.checkpoint is not None and not args.checkpoint.is_file():
-        problem = f"checkpoint {args.checkpoint} does not exist"
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        return f"checkpoint {args.checkpoint} does not exist"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen mode and print a table (and JSON); a bad option is one line on stderr."""
+    command = command_line(args)  # as given, before a mode fills in its frame size
+    problem = check(args)
     if problem is not None:
         print(f"sam2-ros bench: {problem}", file=sys.stderr)
         return 2
+    mode = next((m for m in MODES if m.chosen(args)), ENGINE_MODE)
+    report = mode.report or _report
     args.width = args.width or (1280 if args.node else 640)
     args.height = args.height or (720 if args.node else 480)
-    if args.association:
-        return _report(args, bench_association(args), command)
-    if args.tracking_scenario:
-        return _report_scenario(args, bench_tracking_scenario(args), command)
+    if not mode.model:
+        return report(args, mode.run(args), command)
     scene = SyntheticScene(args.width, args.height)
     try:
         resolve_device(args.device)
         validate_image_size(args.image_size)
         with tempfile.TemporaryDirectory(prefix="sam2_ros_bench_") as workdir:
             checkpoint = args.checkpoint or _random_checkpoint(args, Path(workdir))
-            if args.node:
-                results = bench_node(args, scene, checkpoint, Path(workdir))
-            elif args.fleet:
-                from sam2_ros.commands.fleet_bench import bench_fleet  # imports Ray
-
-                results = bench_fleet(args, scene, checkpoint, Path(workdir))
-            elif args.late_prompt:
-                results = bench_late_prompt(args, scene, checkpoint)
-            elif args.memory_selection != "sam2":
-                results = bench_memory_selection(args, scene, checkpoint)
-            elif args.backend != "torch":
-                results = bench_backends(args, scene, checkpoint, Path(workdir))
-            else:
-                results = bench_engine(args, scene, checkpoint, Path(workdir))
+            results = mode.run(args, scene, checkpoint, Path(workdir))
     except (CheckpointError, ModelConfigError, OnnxExportError) as err:
         print(f"sam2-ros bench: {err}", file=sys.stderr)
         return 1
-    return _report(args, results, command)
+    return report(args, results, command)
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sam2_ros.commands.engine_bench import in_turn, mask_ious, timed_step
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.bench.engine import in_turn, mask_ious, timed_step
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor, load_model
 
 

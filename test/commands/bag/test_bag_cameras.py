@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sam2_ros.commands.bag_cameras import BagCamera, CameraSpecError, bag_cameras, derived_name
-from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, prompts_for
+from sam2_ros.commands.bag.cameras import BagCamera, CameraSpecError, bag_cameras, derived_name
+from sam2_ros.commands.bag.prompts import BagPrompt, PromptsFileError, prompts_for
 
 
 @pytest.mark.parametrize(

@@ -20,17 +20,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sam2_ros.commands.bag import RUN_ERRORS, add_options, check_options
-from sam2_ros.commands.bag_settings import settings_hash
+from sam2_ros.commands.bag.command import RUN_ERRORS, add_options, check_options
+from sam2_ros.commands.bag.settings import settings_hash
 from sam2_ros.commands.cli import at_least
-from sam2_ros.commands.fleet_plan import (
+from sam2_ros.commands.fleet.plan import (
     MANIFEST_NAME,
     BagJob,
     find_bags,
     plan,
     remove_partials,
 )
-from sam2_ros.commands.fleet_worker import BagWorker, failure, manifest_line
+from sam2_ros.commands.fleet.worker import BagWorker, failure, manifest_line
 
 #: The options that say where the bags run; the workers get every other one.
 FLEET_OPTIONS = ("inputs", "output_dir", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
@@ -155,7 +155,7 @@ def _run_jobs(
 
         if args.ray is None:
             return run_here(options, settings, jobs, on_record)
-        from sam2_ros.commands.fleet_ray import run_on_ray  # Ray only when asked for
+        from sam2_ros.commands.fleet.ray_actors import run_on_ray  # Ray only when asked for
 
         return run_on_ray(args, options, settings, jobs, on_record)
 

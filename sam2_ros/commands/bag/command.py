@@ -22,10 +22,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
-from sam2_ros.commands.bag_cameras import BagCamera, bag_cameras
-from sam2_ros.commands.bag_depth import CAMERA_INFO_TYPE, BagLifter
-from sam2_ros.commands.bag_prompts import BagPrompt, PromptsFileError, load_prompts, prompts_for
-from sam2_ros.commands.bag_settings import output_custom_data, settings_hash
+from sam2_ros.commands.bag.cameras import BagCamera, bag_cameras
+from sam2_ros.commands.bag.depth import CAMERA_INFO_TYPE, BagLifter
+from sam2_ros.commands.bag.prompts import BagPrompt, PromptsFileError, load_prompts, prompts_for
+from sam2_ros.commands.bag.settings import output_custom_data, settings_hash
 from sam2_ros.commands.cli import add_device_arguments, backend_options
 from sam2_ros.engine import (
     DEFAULT_MODEL_CFG,
@@ -255,7 +255,7 @@ def annotate(
 ) -> dict:
     """Track every frame of each camera of ``source`` in order, each camera by its own
     predictor over ``model``, and write the results bag ``output``; its metadata records the
-    run (:func:`~sam2_ros.commands.bag_settings.read_output_record`)."""
+    run (:func:`~sam2_ros.commands.bag.settings.read_output_record`)."""
     started = time.perf_counter()
     cameras = cameras_of(args)
     names = [camera.name for camera in cameras]

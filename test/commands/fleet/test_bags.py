@@ -15,21 +15,19 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
+from bag_files import OUTPUT_TYPES, PERIOD_NS, T0_NS, frame_header, read_outputs
 from conftest import REPO_ROOT, fresh_python
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import CompressedImage
-from test_bag import OUTPUT_TYPES, _header, read_outputs
 
-from sam2_ros.commands.bag import sam2_ros_typestore
+from sam2_ros.commands.bag.command import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
-from sam2_ros.commands.fleet_plan import MANIFEST_NAME, PARTIAL_PREFIX
+from sam2_ros.commands.fleet.plan import MANIFEST_NAME, PARTIAL_PREFIX
 from sam2_ros.messages.images import array_to_image_msg
 
 TOPIC = "/camera/image"
 FRAMES = 12
-T0_NS = 1_700_000_000 * 10**9
-PERIOD_NS = 100_000_000
 RUN_TIMEOUT = 900  # a loaded 2-core machine takes over a minute to start Ray and two workers
 
 
@@ -46,9 +44,11 @@ def write_bag(path: Path, scene, storage: StoragePlugin, compressed: bool, bare:
             if compressed:
                 ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 assert ok
-                message = CompressedImage(header=_header(index), format="jpeg", data=jpeg.tobytes())
+                message = CompressedImage(
+                    header=frame_header(index), format="jpeg", data=jpeg.tobytes()
+                )
             else:
-                message = array_to_image_msg(rgb, "rgb8", _header(index))
+                message = array_to_image_msg(rgb, "rgb8", frame_header(index))
             writer.write(connection, T0_NS + index * PERIOD_NS, serialize_message(message))
     if bare:
         (stored,) = folder.glob(f"*{path.suffix}")

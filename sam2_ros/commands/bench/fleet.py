@@ -14,12 +14,12 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from std_msgs.msg import Header
 
-from sam2_ros.commands.bag import add_options, sam2_ros_typestore
-from sam2_ros.commands.bag_settings import settings_hash
-from sam2_ros.commands.fleet_plan import BagJob
-from sam2_ros.commands.fleet_ray import run_on_ray, start, start_workers
-from sam2_ros.commands.fleet_worker import BagWorker
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.bag.command import add_options, sam2_ros_typestore
+from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.fleet.plan import BagJob
+from sam2_ros.commands.fleet.ray_actors import run_on_ray, start, start_workers
+from sam2_ros.commands.fleet.worker import BagWorker
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine.model import resolve_device
 from sam2_ros.messages.images import array_to_image_msg
 

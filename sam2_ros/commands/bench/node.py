@@ -1,9 +1,9 @@
 """``sam2-ros bench --node``: the ROS node end to end over DDS, against its engine alone.
 
-Two processes besides this one: the engine alone (:mod:`~sam2_ros.commands.engine_alone`: SAM 2
-with the node's settings, weights, scene and prompts, loaded before the node starts) and the node.
-They take turns, a phase of frames each, so that the machine's drift hits both alike; while one
-works the other waits idle. The node is fed one of two ways:
+Two processes besides this one: the engine alone (:mod:`~sam2_ros.commands.harness.engine_alone`:
+SAM 2 with the node's settings, weights, scene and prompts, loaded before the node starts) and the
+node. They take turns, a phase of frames each, so that the machine's drift hits both alike; while
+one works the other waits idle. The node is fed one of two ways:
 
 * closed loop (default): each frame is published when the previous frame's masks have arrived,
   every frame is tracked (``drop_frames: false``): the latency of a frame;
@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sam2_ros.commands.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
-from sam2_ros.commands.measurements import growth, memory_trace
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
+from sam2_ros.commands.harness.measurements import growth, memory_trace
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine.onnx_export import export_onnx
 from sam2_ros.process_stats import ThreadCpuMeter
 from sam2_ros.tracking.threads import ROLES, thread_role
@@ -157,8 +157,12 @@ class _NodeRun:
         from sensor_msgs.msg import CameraInfo, Image
         from vision_msgs.msg import Detection2DArray
 
-        from sam2_ros.commands.detection_bench import DETECTOR_TOPIC
-        from sam2_ros.commands.node_client import NodeClient, NodeProcess, local_ros_environment
+        from sam2_ros.commands.bench.association import DETECTOR_TOPIC
+        from sam2_ros.commands.harness.node_client import (
+            NodeClient,
+            NodeProcess,
+            local_ros_environment,
+        )
         from sam2_ros.msg import ObjectMasks
 
         local_ros_environment()
@@ -283,7 +287,7 @@ class _NodeRun:
         objects' newest boxes, detected on this frame); its stamp."""
         from std_msgs.msg import Header
 
-        from sam2_ros.commands.detection_bench import detections_of
+        from sam2_ros.commands.bench.association import detections_of
         from sam2_ros.messages.serialized_images import restamped
 
         header = Header(frame_id=FRAME_ID)

@@ -14,8 +14,8 @@ import uuid
 import warnings
 from typing import Any
 
-from sam2_ros.commands.bag import annotate, load_bag_model
-from sam2_ros.commands.fleet_plan import PARTIAL_PREFIX, BagJob, publish
+from sam2_ros.commands.bag.command import annotate, load_bag_model
+from sam2_ros.commands.fleet.plan import PARTIAL_PREFIX, BagJob, publish
 
 
 def worker_identity() -> dict[str, Any]:

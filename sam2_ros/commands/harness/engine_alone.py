@@ -2,7 +2,7 @@
 scene when told to, the reference ``sam2-ros bench --node`` and ``sam2-ros demo`` measure the node
 against (the bench lets the two take turns, so that the machine's drift hits both alike).
 
-``python -m sam2_ros.commands.engine_alone SETTINGS_JSON`` loads the model, tracks frame 0,
+``python -m sam2_ros.commands.harness.engine_alone SETTINGS_JSON`` loads the model, tracks frame 0,
 prompts the scene's objects there and prints ``ready``; then each line ``N`` on its input makes it
 track the next N frames and print ``times`` and their milliseconds as a JSON list. End of input
 ends it. Everything runs on the main thread, the only thread that runs torch there.
@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sam2_ros.commands.measurements import synced_clock
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.measurements import synced_clock
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor
 from sam2_ros.engine.warm_up import warm_up
 
@@ -102,7 +102,7 @@ class EngineAlone:
         self._log_path = log_path
         self._log = log_path.open("w")  # its stderr: a pipe could fill up and block it
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "sam2_ros.commands.engine_alone", json.dumps(settings)],
+            [sys.executable, "-m", "sam2_ros.commands.harness.engine_alone", json.dumps(settings)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

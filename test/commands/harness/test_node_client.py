@@ -9,7 +9,7 @@ import pytest
 from sam2_ros.msg import ObjectMasks
 from std_msgs.msg import Header
 
-from sam2_ros.commands.node_client import Collector
+from sam2_ros.commands.harness.node_client import Collector
 
 FRAMES = 20_000
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from bag_files import OUTPUT_TYPES, PERIOD_NS, T0_NS, frame_header, read_outputs
 from conftest import REPO_ROOT, fresh_python, mask_iou
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
@@ -19,29 +20,19 @@ from rosgraph_msgs.msg import Clock
 from sam2_ros.msg import ObjectMasks, ObjectPointers, Objects3D, OcclusionScores
 from sam2_ros.srv import AddPrompt
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
-from sam2_ros.commands.bag import sam2_ros_typestore
+from sam2_ros.commands.bag.command import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
-from sam2_ros.commands.node_client import NodeClient, NodeProcess
+from sam2_ros.commands.harness.node_client import NodeClient, NodeProcess
 from sam2_ros.engine import StreamingPredictor
 from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 
 FRAMES = 30
-T0_NS = 1_700_000_000 * 10**9
-PERIOD_NS = 100_000_000
 RAW, COMPRESSED = "/camera/image_raw", "/camera/image_raw/compressed"
 DEPTH = "/camera/depth/image_raw"
 IMAGE_SIZE = 128
-
-
-def _header(index: int) -> Header:
-    header = Header(frame_id="camera_optical_frame")
-    stamp = T0_NS + index * PERIOD_NS
-    header.stamp.sec, header.stamp.nanosec = divmod(stamp, 10**9)
-    return header
 
 
 def write_scene_bag(path: Path, scene, storage: StoragePlugin, corrupt_at: int | None = None):
@@ -54,7 +45,7 @@ def write_scene_bag(path: Path, scene, storage: StoragePlugin, corrupt_at: int |
         )
         for index in range(FRAMES):
             bgr = cv2.cvtColor(scene.frame(index), cv2.COLOR_RGB2BGR)
-            header, time_ns = _header(index), T0_NS + index * PERIOD_NS
+            header, time_ns = frame_header(index), T0_NS + index * PERIOD_NS
             image = serialize_message(array_to_image_msg(bgr, "bgr8", header))
             ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
             assert ok
@@ -113,15 +104,6 @@ def run_bag(bags, checkpoint, output: Path, *extra: str, source="mcap", topic=RA
     )
 
 
-def read_outputs(path: Path) -> dict[str, list[tuple[int, bytes]]]:
-    """Raw (bag time, CDR bytes) per output topic."""
-    outputs: dict[str, list] = {}
-    with AnyReader([path], default_typestore=sam2_ros_typestore()) as reader:
-        for connection, timestamp, raw in reader.messages():
-            outputs.setdefault(connection.topic, []).append((timestamp, bytes(raw)))
-    return outputs
-
-
 def masks_by_frame(outputs) -> list[ObjectMasks]:
     return [deserialize_message(raw, ObjectMasks) for _, raw in outputs["/sam2/camera/masks"]]
 
@@ -148,7 +130,7 @@ def test_output_bag_has_one_stamped_message_per_frame(offline):
     for messages in offline.values():
         assert [t for t, _ in messages] == [T0_NS + i * PERIOD_NS for i in range(FRAMES)]
     masks = masks_by_frame(offline)
-    assert [m.header for m in masks] == [_header(i) for i in range(FRAMES)]
+    assert [m.header for m in masks] == [frame_header(i) for i in range(FRAMES)]
     assert [o.object_id for o in masks[0].objects] == [1, 2]  # prompted on frame 0
     assert [o.label for o in masks[-1].objects] == ["ball", "crate"]
     assert all(decode_mask(o).shape == (240, 320) for m in masks for o in m.objects)
@@ -161,15 +143,6 @@ def test_output_bag_has_one_stamped_message_per_frame(offline):
     assert [(d.id, d.results[0].hypothesis.class_id) for d in detections.detections] == [
         (str(o.object_id), o.label) for o in masks[5].objects if o.roi.width
     ]
-
-
-OUTPUT_TYPES = {
-    "/sam2/camera/masks": ObjectMasks,
-    "/sam2/camera/occlusion": OcclusionScores,
-    "/sam2/camera/object_pointers": ObjectPointers,
-    "/sam2/camera/label_image": Image,
-    "/sam2/camera/detections": Detection2DArray,
-}
 
 
 def test_running_twice_gives_identical_bags(bags, checkpoint_path, offline, tmp_path):
@@ -211,7 +184,7 @@ def test_corrupt_messages_are_skipped_and_named(bags, checkpoint_path, tmp_path,
     assert "1 corrupt frames skipped" in printed
     masks = masks_by_frame(read_outputs(output))
     assert len(masks) == FRAMES - 1
-    assert _header(7) not in [m.header for m in masks]
+    assert frame_header(7) not in [m.header for m in masks]
 
 
 def test_missing_topic_is_named_and_nothing_is_written(bags, checkpoint_path, tmp_path, capsys):
@@ -228,7 +201,7 @@ def test_unsupported_encoding_stops_with_topic_and_time(checkpoint_path, tmp_pat
         connection = writer.add_connection(
             "/depth", "sensor_msgs/msg/Image", typestore=sam2_ros_typestore()
         )
-        depth = array_to_image_msg(np.zeros((24, 32), np.uint16), "16UC1", _header(0))
+        depth = array_to_image_msg(np.zeros((24, 32), np.uint16), "16UC1", frame_header(0))
         writer.write(connection, T0_NS, serialize_message(depth))
     output = tmp_path / "depth_out"
     code = cli_main(
@@ -334,7 +307,7 @@ def test_use_sim_time_follows_the_replayed_clock(checkpoint_path, scene, tmp_pat
         now = Clock()
         now.clock.sec, now.clock.nanosec = divmod(T0_NS + 250_000_000, 10**9)
         clock.publish(now)
-        image = array_to_image_msg(scene.frame(0), "rgb8", _header(0))  # 250 ms before /clock
+        image = array_to_image_msg(scene.frame(0), "rgb8", frame_header(0))  # 250 ms before /clock
         images.publish(image)
         masks.wait_stamp(image.header)
 
@@ -377,7 +350,7 @@ def write_rgbd_bag(path: Path, scene, frames: int) -> Path:
         )
         writer.write(infos, T0_NS - 1, serialize_message(info))
         for index in range(frames):
-            header, time_ns = _header(index), T0_NS + index * PERIOD_NS
+            header, time_ns = frame_header(index), T0_NS + index * PERIOD_NS
             image = array_to_image_msg(scene.frame(index), "rgb8", header)
             writer.write(raw, time_ns, serialize_message(image))
             wall = np.full((120, 160), 2000, np.uint16)
@@ -453,7 +426,7 @@ def write_detector_bag(
     def late(index: int) -> Detection2DArray | None:
         if index != 4:
             return None
-        message = Detection2DArray(header=_header(2))
+        message = Detection2DArray(header=frame_header(2))
         message.detections = [
             box_detection(scene.box(name, 2), name, 0.9) for name in ("crate", "ball")
         ]
@@ -467,7 +440,7 @@ def write_detector_bag(
         )
         for index in range(frames):
             time_ns = T0_NS + index * PERIOD_NS
-            image = array_to_image_msg(scene.frame(index), "rgb8", _header(index))
+            image = array_to_image_msg(scene.frame(index), "rgb8", frame_header(index))
             writer.write(raw, time_ns, serialize_message(image))
             message = (detect or late)(index)
             if message is not None:
@@ -517,7 +490,7 @@ def test_a_ghost_is_absent_from_the_output_and_a_confirmed_object_present(
     whole = (0.0, 0.0, float(scene.width), float(scene.height))
 
     def detect(index: int) -> Detection2DArray:
-        message = Detection2DArray(header=_header(index))
+        message = Detection2DArray(header=frame_header(index))
         message.detections = [box_detection(whole, "crate", 0.9)]
         if index == 0:
             message.detections.append(box_detection((2.0, 2.0, 22.0, 18.0), "ghost", 0.9))

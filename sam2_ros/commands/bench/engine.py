@@ -27,8 +27,8 @@ import torch
 from PIL import Image as PILImage
 from tqdm import tqdm
 
-from sam2_ros.commands.measurements import growth, memory_trace, synced_clock
-from sam2_ros.commands.synthetic import SyntheticScene
+from sam2_ros.commands.harness.measurements import growth, memory_trace, synced_clock
+from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import Sam2Model, StreamingPredictor, load_model
 from sam2_ros.engine.compiled import compiled_graphs
 from sam2_ros.engine.preprocess import to_model_input

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from sam2_ros.commands.bag_settings import output_custom_data, read_output_record
-from sam2_ros.commands.fleet_plan import (
+from sam2_ros.commands.bag.settings import output_custom_data, read_output_record
+from sam2_ros.commands.fleet.plan import (
     PARTIAL_PREFIX,
     BagJob,
     find_bags,

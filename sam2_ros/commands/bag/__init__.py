@@ -1,0 +1,1 @@
+"""``sam2-ros bag``: one bag annotated (its cameras, prompts file, depth, settings)."""

@@ -1,0 +1,33 @@
+"""README's "Repository layout" names every module of the package, in its folder's row."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO_ROOT
+
+
+def test_every_module_is_in_its_folders_row():
+    readme = (REPO_ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Repository layout") : readme.index("## Development")]
+    rows = {
+        match.group(1): match.group(0)
+        for match in re.finditer(r"^\| `(sam2_ros/[^`]*)`.*$", layout, flags=re.MULTILINE)
+    }
+    missing = []
+    for module in sorted((REPO_ROOT / "sam2_ros").rglob("*.py")):
+        relative = module.relative_to(REPO_ROOT)
+        if module.stem == "__init__" or relative.parts[1] in {"msg", "srv"}:
+            continue
+        top = "/".join(relative.parts[:2]) + "/" if len(relative.parts) > 2 else None
+        row = (
+            rows.get(top)
+            if top
+            else next(
+                (r for k, r in rows.items() if not k.endswith("/") and module.name in r), None
+            )
+        )
+        names = (f"`{module.stem}`", f"`{module.name}`", f"{module.name}`")
+        if row is None or not any(name in row for name in names):
+            missing.append(str(relative))
+    assert not missing, f"modules the layout table does not name: {missing}"
