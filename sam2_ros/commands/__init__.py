@@ -1,2 +1,3 @@
-"""The commands on top of the node and the engine: ``sam2-ros`` (demo, bag, bench, check-model),
-the client that drives a node process from outside, and the generated camera scene."""
+"""The commands on top of the node and the engine: ``sam2-ros`` (:mod:`.cli`) with ``demo``,
+``export``, ``bag`` (:mod:`.bag`), ``bags`` (:mod:`.fleet`) and ``bench`` (:mod:`.bench`), and
+the harness they and the tests share (:mod:`.harness`)."""
