@@ -24,6 +24,8 @@ def camera_status(
         "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
         "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
         "engine_p50_ms": f"{snap.engine_p50_ms:.1f}",
+        "events": str(snap.events),
+        "events_ms_per_frame": f"{snap.events_ms_per_frame:.4f}",
         "engine_fps": f"{1000.0 / snap.engine_p50_ms if snap.engine_p50_ms else 0.0:.2f}",
         "frames_processed": str(snap.frames),
         "frames_skipped": str(snap.skipped),

@@ -1,8 +1,6 @@
-"""A camera's detector: its ``vision_msgs/Detection2DArray`` messages start, confirm and retire the
-camera's objects (:mod:`sam2_ros.tracking.detections`), with what they did logged and counted.
-
-Messages are converted and queued as they arrive (executor threads); the tracking thread applies
-each one once the frame it was computed on is tracked.
+"""A camera's detector: its ``vision_msgs/Detection2DArray`` messages, which start, confirm and
+retire the camera's objects (:mod:`sam2_ros.tracking.detections`, driven by the camera's session),
+converted and counted as they arrive, and what each did logged and counted.
 """
 
 from __future__ import annotations
@@ -11,11 +9,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sam2_ros.engine import TrackResult
 from sam2_ros.messages.detections import detection_message
-from sam2_ros.tracking.association import IGNORED_CLASS, IGNORED_LOW_SCORE, SKIPPED_MAX_OBJECTS
-from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
-from sam2_ros.tracking.duplicates import duplicate_text
+from sam2_ros.tracking.association import (
+    IGNORED_CLASS,
+    IGNORED_LOW_SCORE,
+    SKIPPED_MAX_OBJECTS,
+    AssociationSettings,
+)
+from sam2_ros.tracking.detections import DetectionMessage, DetectionOutcome
+from sam2_ros.tracking.duplicates import Duplicate, duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_text
 from sam2_ros.tracking.statistics import CameraStatistics
 
@@ -31,42 +33,33 @@ class CameraDetector:
     def __init__(
         self,
         camera: str,
-        objects: DetectedObjects,
         stats: CameraStatistics,
         info: Callable[[str], None],
         log_problem: Callable[[str, bool], None],
+        settings: AssociationSettings,
     ) -> None:
-        self.objects = objects
         self._camera, self._stats, self._info, self._log_problem = camera, stats, info, log_problem
+        self._settings = settings
         self._full_logged = float("-inf")
 
-    def on_message(self, msg: Any) -> None:
-        """A detection message arrived (subscription callback): count and queue it."""
+    def on_message(self, msg: Any) -> DetectionMessage:
+        """A detection message arrived (subscription callback): counted, converted."""
         self._stats.record_detection_message()
-        pushed = self.objects.add(detection_message(msg))
-        if pushed is not None:
-            self._report(pushed)
+        return detection_message(msg)
 
-    def frame_tracked(self, result: TrackResult) -> TrackResult:
-        """A frame was tracked (tracking thread): remove duplicates, log and count them; the
-        frame's published objects."""
-        for duplicate in self.objects.frame_tracked(result):
-            self._stats.record_duplicate()
-            self._info(f"camera {self._camera}: {duplicate_text(duplicate)}")
-        return self.objects.published(result)
+    def duplicate(self, duplicate: Duplicate) -> None:
+        """One of two objects on one region was removed (tracking thread): logged, counted."""
+        self._stats.record_duplicate()
+        self._info(f"camera {self._camera}: {duplicate_text(duplicate)}")
 
-    def apply_due(self) -> None:
-        """Apply the messages whose frame was tracked (tracking thread)."""
-        for outcome in self.objects.apply_due():
-            self._report(outcome)
-
-    def _report(self, outcome: DetectionOutcome) -> None:
+    def report(self, outcome: DetectionOutcome) -> None:
+        """What a message did (or why it was dropped): logged, counted."""
         self._stats.record_detections(outcome)
         where = f"camera {self._camera}: detections stamped {stamp_text(outcome.stamp)}"
         if outcome.problem:
             self._log_problem(f"{where} dropped: {outcome.problem}", False)
             return
-        for change in outcome.changes(self.objects.settings):
+        for change in outcome.changes(self._settings):
             self._info(f"{where} {change}")
         problems = {r: n for r, n in outcome.dropped.items() if r not in NOT_WORTH_A_WARNING}
         if problems:
@@ -77,7 +70,7 @@ class CameraDetector:
             self._full_logged = time.monotonic()
             self._log_problem(
                 f"camera {self._camera}: {full} detection(s) started no object: already tracking "
-                f"max_objects={self.objects.settings.max_objects} (said once a minute; counted "
+                f"max_objects={self._settings.max_objects} (said once a minute; counted "
                 "on /diagnostics)",
                 False,
             )

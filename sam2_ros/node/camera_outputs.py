@@ -6,9 +6,17 @@ from typing import Any
 
 from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.lifecycle import LifecycleNode
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+#: ``~/<camera>/events``: reliable and deep, so that a recorder keeps every change to the objects.
+EVENTS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+#: ``~/session``: one message, kept for recorders that subscribe later.
+SESSION_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 #: No QoS event handlers on outputs: rclpy's defaults only log incompatible subscribers, which
 #: their own node reports as well, and every handler is one more entity the executor's Python
 #: loop walks through for every message the node receives.
@@ -22,10 +30,10 @@ class CameraPublishers:
         self._node, self._camera = node, camera
         self._publishers: list[Any] = []
 
-    def create(self, msg_type: type, topic: str) -> Any:
+    def create(self, msg_type: type, topic: str, qos: QoSProfile = OUTPUT_QOS) -> Any:
         """A lifecycle publisher on ``~/<camera>/<topic>``."""
         publisher = self._node.create_lifecycle_publisher(
-            msg_type, f"~/{self._camera}/{topic}", OUTPUT_QOS, event_callbacks=NO_PUBLISHER_EVENTS
+            msg_type, f"~/{self._camera}/{topic}", qos, event_callbacks=NO_PUBLISHER_EVENTS
         )
         self._publishers.append(publisher)
         return publisher

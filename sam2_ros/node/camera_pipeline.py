@@ -1,10 +1,12 @@
-"""One camera of the node: its inputs, its predictor, its prompts and its output publishers.
+"""One camera of the node: the ROS adapter around its :class:`CameraSession` (inputs, output
+publishers, clicks waiting for their frame, statistics).
 
 The node builds one :class:`CameraPipeline` per configured camera. Subscription callbacks only hand
 work on (frames to the tracking worker, clicks to a queue the worker drains); everything that
-touches the predictor runs on the tracking thread: :meth:`CameraPipeline.process` takes a frame
-through decode -> track -> publish, :meth:`CameraPipeline.prompt` applies a prompt to a tracked
-frame named by its stamp.
+touches the session runs on the tracking thread: :meth:`CameraPipeline.process` takes a frame
+through decode -> the session's step (track, publish, then the clicks and detections due on it),
+:meth:`CameraPipeline.prompt` applies a prompt to a tracked frame named by its stamp. Every change
+to the objects is published on ``~/<camera>/events``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from sam2_ros.engine import PromptError, PromptResult, Sam2Model, StreamingPredictor
+from sam2_ros.engine import PromptError, PromptResult, Sam2Model, TrackResult
 from sam2_ros.engine.objects_file import SavedObjects
 from sam2_ros.messages.detections import to_detection_array
+from sam2_ros.messages.events import to_event_msg
 from sam2_ros.messages.images import (
     ImageConversionError,
     array_to_image_msg,
@@ -34,14 +37,14 @@ from sam2_ros.messages.images import (
 )
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
 from sam2_ros.messages.serialized_images import SerializedImage
-from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores
+from sam2_ros.msg import ObjectMasks, ObjectPointers, OcclusionScores, TrackingEvent
 from sam2_ros.node.camera_depth import CameraDepth
 from sam2_ros.node.camera_detector import CameraDetector
 from sam2_ros.node.camera_inputs import CameraInputs
-from sam2_ros.node.camera_outputs import CameraPublishers
+from sam2_ros.node.camera_outputs import EVENTS_QOS, CameraPublishers
 from sam2_ros.overlay import draw_overlay
-from sam2_ros.tracking.detections import DetectedObjects
-from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
+from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import CameraConfig, NodeParams
 from sam2_ros.tracking.statistics import CameraStatistics
 from sam2_ros.tracking.worker import WorkerStoppedError
@@ -59,6 +62,7 @@ class CameraOutputs:
     """The 2D output publishers of one camera."""
 
     def __init__(self, publishers: CameraPublishers) -> None:
+        self.events = publishers.create(TrackingEvent, "events", EVENTS_QOS)
         self.masks = publishers.create(ObjectMasks, "masks")
         self.occlusion = publishers.create(OcclusionScores, "occlusion")
         self.pointers = publishers.create(ObjectPointers, "object_pointers")
@@ -90,23 +94,31 @@ class CameraPipeline:
         log_problem: ProblemLog,
     ) -> None:
         self.config = config
-        self.predictor = StreamingPredictor(
-            model=model,
-            max_objects=params.max_objects,
-            max_conditioning_frames=params.max_conditioning_frames,
-            corrections_as_conditioning=params.corrections_as_conditioning,
-            history_frames=params.prompt_history_frames,
-            memory_selection=params.memory_selection,
-            samurai=params.samurai,
-        )
-        self.labels: dict[int, str] = {}
+        self.predictor = camera_predictor(params, model)
         self.stats = CameraStatistics()
-        self.tracked = TrackedFrames(params.prompt_history_frames)
         self.camera_info: CameraInfo | None = None
         self._node = node
         self._params = params
         self._publishers = CameraPublishers(node, config.name)
         self._outputs = CameraOutputs(self._publishers)
+        self._event_sequence = 0
+        self.detector = (
+            CameraDetector(
+                config.name, self.stats, node.get_logger().info, log_problem, params.detection
+            )
+            if config.detection_topic
+            else None
+        )
+        self.session = CameraSession(
+            self.predictor,
+            params.detection if config.detection_topic else None,
+            params.duplicates,
+            on_event=self._publish_event,
+            on_outcome=self.detector.report if self.detector is not None else None,
+            on_duplicate=self.detector.duplicate if self.detector is not None else None,
+        )
+        #: The session's labels and tracked frames (the depth outputs and clicks read them).
+        self.labels, self.tracked = self.session.labels, self.session.tracked
         self.depth = (
             CameraDepth(
                 self._publishers,
@@ -117,19 +129,6 @@ class CameraPipeline:
                 self.stats.record_unpaired_depth,
             )
             if config.depth_topic
-            else None
-        )
-        self.detector = (
-            CameraDetector(
-                config.name,
-                DetectedObjects(
-                    self.predictor, self.labels, self.tracked, params.detection, params.duplicates
-                ),
-                self.stats,
-                node.get_logger().info,
-                log_problem,
-            )
-            if config.detection_topic
             else None
         )
         self._log_problem = log_problem
@@ -190,35 +189,32 @@ class CameraPipeline:
         if self._inputs is not None:
             self._inputs.check()
 
-    def forget(self) -> None:
-        """Forget every object, memory, tracked frame and waiting detection (tracking thread, or
-        inactive)."""
-        self.predictor.reset()
-        self._forget_frames()
-
-    def _forget_frames(self) -> None:
-        """The tracked frames are gone: so are their stamps and what waited for them."""
-        self.labels.clear()
-        self.tracked.clear()
+    def forget(self, source: str = "lifecycle") -> None:
+        """Forget every object, memory, tracked frame and waiting detection and click (tracking
+        thread, or inactive)."""
+        self.session.forget(source)
         with self._clicks_lock:
             self._clicks.clear()
-        if self.detector is not None:
-            self.detector.objects.clear()
 
     def remove_object(self, object_id: int) -> None:
         """Stop tracking an object (tracking thread)."""
-        self.predictor.remove_object(object_id)
-        self.labels.pop(object_id, None)
-        if self.detector is not None:
-            self.detector.objects.removed(object_id)
+        self.session.remove(object_id, "service")
 
     @property
     def published_ids(self) -> list[int]:
         """The objects the camera publishes: every tracked one but the detector's tentative
         ones."""
-        if self.detector is None:
-            return self.predictor.object_ids
-        return self.detector.objects.published_ids
+        return self.session.published_ids
+
+    def start_events(self) -> None:
+        """Number this activation's events from 1."""
+        self._event_sequence = 0
+
+    def _publish_event(self, event: SessionEvent) -> None:
+        started = time.perf_counter()
+        self._event_sequence += 1
+        self._outputs.events.publish(to_event_msg(event, self.name, self._event_sequence))
+        self.stats.record_event(time.perf_counter() - started)
 
     def save_objects(self, path: Path) -> list[int]:
         """Write the published objects (memories, ids, labels) to ``path``; their ids."""
@@ -226,13 +222,12 @@ class CameraPipeline:
         self.predictor.save_objects(path, self.labels, object_ids=ids)
         return ids
 
-    def restore_objects(self, saved: SavedObjects) -> list[int]:
+    def restore_objects(self, saved: SavedObjects, source: str, path: Path) -> list[int]:
         """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
         the next frame on (earlier frames can no longer be prompted); their ids."""
-        labels = self.predictor.restore_objects(saved)
-        self._forget_frames()
-        self.labels.update(labels)
-        return self.predictor.object_ids
+        with self._clicks_lock:
+            self._clicks.clear()
+        return self.session.restore(saved, source, str(path))
 
     # ---- inputs (executor threads) --------------------------------------------------------------
 
@@ -242,8 +237,8 @@ class CameraPipeline:
         self._submit_frame(self.name, image)
 
     def _on_detections(self, message: Any) -> None:
-        self.detector.on_message(message)
-        self._run_soon(self.detector.apply_due)
+        self.session.add_detections(self.detector.on_message(message))
+        self._run_soon(self.session.apply_detections)
 
     def _run_soon(self, command: Callable[[], Any]) -> None:
         """Run ``command`` on the tracking thread before the next frame; log it if it fails."""
@@ -303,7 +298,9 @@ class CameraPipeline:
         where = f"{click.source} on {self.name} at ({click.x:.0f}, {click.y:.0f})"
         frame_index = self.tracked.at_or_before(click.seen_stamp)
         try:
-            answer, stamp = self.prompt(None, [(click.x, click.y)], [1], None, "", frame_index)
+            answer, stamp = self.prompt(
+                None, [(click.x, click.y)], [1], None, "", frame_index, click.source
+            )
         except PromptError as err:
             self._node.get_logger().warning(f"{where} refused: {err}")
             return
@@ -327,29 +324,30 @@ class CameraPipeline:
         box: list[float] | None,
         label: str,
         frame_index: int | None,
+        source: str = "service",
     ) -> tuple[PromptResult, int]:
         """Add or refine an object on a tracked frame (None: the newest); the engine's answer and
         the stamp of the frame it landed on."""
-        answer = self.predictor.add_prompt(
-            object_id, points or None, labels or None, box, frame_index
-        )
-        if label or answer.object_id not in self.labels:
-            self.labels[answer.object_id] = label
-        if self.detector is not None:
-            self.detector.objects.prompted(answer.frame_index)
-        return answer, self.tracked.stamp_of(answer.frame_index)
+        return self.session.prompt(object_id, points, labels, box, label, frame_index, source)
 
     def process(self, image: SerializedImage, skipped: int) -> None:
         """Decode, track and publish one frame (``skipped``: newer frames replaced it since the
         last one), then apply the clicks and detections made on it."""
-        try:
-            self._track_and_publish(image.message(), skipped)
-        finally:
-            self.apply_due_clicks()
-            if self.detector is not None:
-                self.detector.apply_due()
+        applied = False
 
-    def _track_and_publish(self, message: Any, skipped: int) -> None:
+        def due() -> None:
+            nonlocal applied
+            applied = True
+            self.apply_due_clicks()
+
+        try:
+            self._track_and_publish(image.message(), skipped, due)
+        finally:
+            if not applied:
+                due()
+                self.session.apply_detections()
+
+    def _track_and_publish(self, message: Any, skipped: int, due: Callable[[], None]) -> None:
         stats = self.stats
         stats.record_skipped(skipped)
         try:
@@ -359,23 +357,29 @@ class CameraPipeline:
             self._log_problem(f"camera {self.name}: dropped a frame: {err}", True)
             return
         started = time.perf_counter()
-        result = self.predictor.track(rgb)
-        engine_s = time.perf_counter() - started
-        self.tracked.add(stamp_ns(message.header.stamp), result.frame_index)
-        if self.detector is not None:
-            result = self.detector.frame_tracked(result)
-        self._publish(message.header, rgb, result)
-        if self.depth is not None:
-            self.depth.publish(message.header, result, self.labels, self.camera_info)
-        clock = self._node.get_clock()
-        latency = clock.now() - rclpy.time.Time.from_msg(
-            message.header.stamp, clock_type=clock.clock_type
-        )
-        stats.record_frame(
-            latency.nanoseconds * 1e-9,
-            engine_s,
-            len(result.object_ids),
-            self.predictor.memory_bytes(),
+        engine_s = 0.0
+
+        def tracked(result: TrackResult) -> None:
+            nonlocal engine_s
+            engine_s = time.perf_counter() - started
+
+        def output(result: TrackResult) -> None:
+            self._publish(message.header, rgb, result)
+            if self.depth is not None:
+                self.depth.publish(message.header, result, self.labels, self.camera_info)
+            clock = self._node.get_clock()
+            latency = clock.now() - rclpy.time.Time.from_msg(
+                message.header.stamp, clock_type=clock.clock_type
+            )
+            stats.record_frame(
+                latency.nanoseconds * 1e-9,
+                engine_s,
+                len(result.object_ids),
+                self.predictor.memory_bytes(),
+            )
+
+        self.session.step(
+            rgb, stamp_ns(message.header.stamp), output, due, output_first=True, tracked=tracked
         )
 
     def _publish(self, header: Any, rgb: Any, result: Any) -> None:

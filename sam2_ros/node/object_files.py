@@ -44,8 +44,15 @@ class ObjectFiles:
     def load(self, cameras: list[CameraPipeline], name: str) -> list[int]:
         """Read every camera's file first, then restore them all (all or nothing)."""
         store = ObjectStore(self._objects_dir())
-        files = [(c, c.predictor.read_objects(store.path(name, c.name))) for c in cameras]
-        return [object_id for camera, saved in files for object_id in camera.restore_objects(saved)]
+        files = [
+            (c, path, c.predictor.read_objects(path))
+            for c, path in ((c, store.path(name, c.name)) for c in cameras)
+        ]
+        return [
+            object_id
+            for camera, path, saved in files
+            for object_id in camera.restore_objects(saved, "objects file", path)
+        ]
 
     def load_on_activate(self, cameras: Iterable[CameraPipeline], name: str) -> None:
         """Load each camera's saved objects where its file exists (warnings otherwise)."""
@@ -56,7 +63,8 @@ class ObjectFiles:
                 self.logger.warning(f"camera {camera.name}: no saved objects at {path}")
                 continue
             try:
-                ids = camera.restore_objects(camera.predictor.read_objects(path))
+                saved = camera.predictor.read_objects(path)
+                ids = camera.restore_objects(saved, "objects file", path)
             except ObjectsFileError as err:
                 self.logger.error(f"camera {camera.name}: saved objects not loaded: {err}")
                 continue

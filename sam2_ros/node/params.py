@@ -30,6 +30,11 @@ def declare_parameters(node: Node) -> None:
         node.declare_parameter(parameter.name, parameter.default, descriptor(parameter))
 
 
+def parameter_values(node: Node) -> dict:
+    """Every parameter's value as set on the node."""
+    return {p.name: node.get_parameter(p.name).value for p in PARAMETERS}
+
+
 def read_parameters(node: Node) -> NodeParams:
     """The node's parameter values, validated (:class:`ParameterError` naming a bad one)."""
-    return parse({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
+    return parse(parameter_values(node))

@@ -24,14 +24,16 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sam2_ros.engine import CheckpointError, Sam2Model
 from sam2_ros.heap import release_free_memory, steady_heap
 from sam2_ros.messages.diagnostics import camera_status, process_status
+from sam2_ros.messages.events import to_session_msg
+from sam2_ros.msg import TrackingSession
 from sam2_ros.node.camera_access import CameraAccess
-from sam2_ros.node.camera_outputs import NO_PUBLISHER_EVENTS
+from sam2_ros.node.camera_outputs import NO_PUBLISHER_EVENTS, SESSION_QOS
 from sam2_ros.node.camera_pipeline import CameraPipeline
 from sam2_ros.node.executor import InputsInlineExecutor
 from sam2_ros.node.guards import logged_transition
 from sam2_ros.node.model_loading import build_model
 from sam2_ros.node.object_files import ObjectFiles
-from sam2_ros.node.params import declare_parameters, read_parameters
+from sam2_ros.node.params import declare_parameters, parameter_values, read_parameters
 from sam2_ros.node.prompt_services import PromptServices
 from sam2_ros.node.rviz_clicks import RvizClicks
 from sam2_ros.process_stats import ThreadCpuMeter, rss_bytes
@@ -65,9 +67,12 @@ class Sam2Node(LifecycleNode):
         self._diagnostics_pub = self.create_publisher(
             DiagnosticArray, "/diagnostics", 10, event_callbacks=NO_PUBLISHER_EVENTS
         )
+        self._session_publisher = self.create_lifecycle_publisher(
+            TrackingSession, "~/session", SESSION_QOS, event_callbacks=NO_PUBLISHER_EVENTS
+        )
         access = CameraAccess(self, lambda: self._cameras, lambda: self._worker)
         self._prompts = PromptServices(
-            self, access, self._forget_objects, self._log_problem, service_group
+            self, access, lambda: self._forget_objects("service"), self._log_problem, service_group
         )
         self._object_files = ObjectFiles(
             self, access, lambda: self._params.objects_dir, service_group
@@ -126,6 +131,20 @@ class Sam2Node(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the cameras and start tracking."""
         params = self._params
+        activated = super().on_activate(state)  # publishers on: activation's events reach them
+        if activated != TransitionCallbackReturn.SUCCESS:
+            return activated
+        self._session_publisher.publish(
+            to_session_msg(
+                self.get_name(),
+                self._model,
+                parameter_values(self),
+                [(c.name, c.image_topic) for c in params.cameras],
+                self.get_clock().now().nanoseconds,
+            )
+        )
+        for camera in self._cameras.values():
+            camera.start_events()
         self._worker.start_tracking()
         if params.load_objects_on_activate:
             cameras, name = self._cameras.values(), params.load_objects_on_activate
@@ -144,7 +163,7 @@ class Sam2Node(LifecycleNode):
         self.get_logger().info(
             "active: listening on " + ", ".join(c.image_topic for c in params.cameras)
         )
-        return super().on_activate(state)
+        return activated
 
     @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -222,9 +241,9 @@ class Sam2Node(LifecycleNode):
         for camera in self._cameras.values():
             camera.check_inputs()
 
-    def _forget_objects(self) -> None:
+    def _forget_objects(self, source: str = "lifecycle") -> None:
         for camera in self._cameras.values():
-            camera.forget()
+            camera.forget(source)
 
     def _on_frame_error(self, camera: str, err: Exception) -> None:
         if camera in self._cameras:

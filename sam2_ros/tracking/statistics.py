@@ -60,6 +60,8 @@ class CameraSnapshot:
     frames_without_depth: int
     input_problem: str  # '' = none: why frames do not arrive
     detections: DetectionCounts
+    events: int = 0  # changes to the objects published on ~/<camera>/events
+    events_ms_per_frame: float = 0.0  # time publishing them, per processed frame
 
 
 class CameraStatistics:
@@ -75,6 +77,8 @@ class CameraStatistics:
         self._input_problem = ""
         self._without_depth = 0
         self._detections = DetectionCounts()
+        self._events = 0
+        self._events_s = 0.0
 
     def record_unpaired_depth(self) -> None:
         """A tracked frame for which no depth image was paired."""
@@ -116,6 +120,12 @@ class CameraStatistics:
         with self._lock:
             self._detections.add(outcome)
 
+    def record_event(self, seconds: float) -> None:
+        """An event was published, taking ``seconds``."""
+        with self._lock:
+            self._events += 1
+            self._events_s += seconds
+
     def record_duplicate(self) -> None:
         """An object was removed as a duplicate of another."""
         with self._lock:
@@ -146,6 +156,8 @@ class CameraStatistics:
                 frames_without_depth=self._without_depth,
                 input_problem=self._input_problem,
                 detections=copy.deepcopy(self._detections),
+                events=self._events,
+                events_ms_per_frame=1000.0 * self._events_s / max(self._frames, 1),
             )
 
 

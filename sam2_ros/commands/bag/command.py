@@ -42,9 +42,10 @@ from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_h
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
 from sam2_ros.paths import package_share
 from sam2_ros.tracking.association import AssociationSettings
-from sam2_ros.tracking.detections import DetectedObjects, DetectionOutcome
+from sam2_ros.tracking.camera_session import CameraSession
+from sam2_ros.tracking.detections import DetectionOutcome
 from sam2_ros.tracking.duplicates import DuplicateSettings, duplicate_text
-from sam2_ros.tracking.frame_stamps import TrackedFrames, stamp_ns, stamp_text
+from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import MATCH_ON, association_settings, duplicate_settings
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
@@ -98,18 +99,22 @@ def sam2_ros_typestore() -> Any:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``sam2-ros bag``."""
+    from sam2_ros.commands.bag.replay import add_replay_arguments
+
     parser.add_argument("input", type=Path, help="input ROS 2 bag (folder, .db3 or .mcap)")
     parser.add_argument("output", type=Path, help="output bag folder (must not exist)")
-    add_options(parser)
+    add_options(parser, image_topic_required=False)
+    add_replay_arguments(parser)
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser, image_topic_required: bool = True) -> None:
     """What to track and how: the options ``sam2-ros bag`` and ``sam2-ros bags`` share."""
     parser.add_argument(
         "--image-topic",
         action="append",
-        required=True,
-        help="Image or CompressedImage topic; repeat it for more cameras, each tracked apart",
+        required=image_topic_required,
+        help="Image or CompressedImage topic; repeat it for more cameras, each tracked apart "
+        "(required, but with --replay, which takes them from the recording)",
     )
     parser.add_argument(
         "--camera-name",
@@ -182,6 +187,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output.exists():
         print(f"sam2-ros bag: {args.output} exists already; choose a new output path")
         return 1
+    if getattr(args, "replay", False):
+        return _replay(args)
+    if not args.image_topic:
+        print("sam2-ros bag: the following arguments are required: --image-topic")
+        return 2
     try:
         check_options(args)  # bad values stop the run before the model loads
         model = load_bag_model(args)
@@ -194,6 +204,23 @@ def run(args: argparse.Namespace) -> int:
     topics = ", ".join(summary["topics"])
     print(f"sam2-ros bag: {summary_text(summary)}; wrote {args.output} ({topics})")
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``--replay``: the recorded session tracked again and compared (``replay.report``)."""
+    from sam2_ros.commands.bag import replay
+
+    if args.image_topic:
+        print("sam2-ros bag: --replay takes the cameras from the recording: no --image-topic")
+        return 2
+    try:
+        comparisons = replay.replay(args)
+    except (*RUN_ERRORS, LookupError) as err:
+        if args.output.exists():
+            shutil.rmtree(args.output)
+        print(f"sam2-ros bag: {err}\nno output written")
+        return 1
+    return replay.report(args, comparisons)
 
 
 def summary_text(summary: dict) -> str:
@@ -360,6 +387,37 @@ def _camera_connections(source: Path, reader: Any, camera: BagCamera) -> dict[st
     return routes
 
 
+def output_connections(
+    writer: Any, typestore: Any, camera_name: str, depth: bool = False
+) -> dict[str, Any]:
+    """A camera's output connections in ``writer``, by name (``masks``, ...)."""
+    types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if depth else {})
+    return {
+        name: writer.add_connection(f"/sam2/{camera_name}/{name}", msgtype, typestore=typestore)
+        for name, msgtype in types.items()
+    }
+
+
+def write_outputs(
+    writer: Any,
+    connections: dict[str, Any],
+    when: tuple[Any, int],
+    camera_name: str,
+    result: TrackResult,
+    labels: dict[int, str],
+    occlusion_threshold: float,
+) -> dict[str, Any]:
+    """Write a frame's 2D outputs (``when``: its header and bag time), as the node publishes
+    them; the messages by name."""
+    header, timestamp = when
+    messages = to_tracking_msgs(header, camera_name, result, labels, occlusion_threshold)
+    messages["label_image"] = to_label_image_msg(header, result)
+    messages["detections"] = to_detection_array(header, result, labels)
+    for name, message in messages.items():
+        writer.write(connections[name], timestamp, serialize_message(message))
+    return messages
+
+
 class CameraRun:
     """One camera's messages in bag order: frames tracked and written, prompts from the file
     applied after their frame, detections applied once their frame is tracked, depth for 3D."""
@@ -373,26 +431,21 @@ class CameraRun:
         writer: Any,
         typestore: Any,
     ) -> None:
-        self._args, self.camera, self._predictor, self._prompts = args, camera, predictor, prompts
+        self._args, self.camera, self._prompts = args, camera, prompts
         self._writer = writer
-        types = OUTPUT_TYPES | ({"objects_3d": OBJECTS_3D_TYPE} if camera.depth_topic else {})
         #: The camera's output connections by name (``masks``, ...).
-        self.outputs = {
-            name: writer.add_connection(f"/sam2/{camera.name}/{name}", msgtype, typestore=typestore)
-            for name, msgtype in types.items()
-        }
+        self.outputs = output_connections(writer, typestore, camera.name, bool(camera.depth_topic))
         self._lifter = (
             BagLifter(args, camera, writer, self.outputs["objects_3d"])
             if camera.depth_topic
             else None
         )
-        self._labels: dict[int, str] = {}
-        self._tracked = TrackedFrames(predictor.history_frames)
-        self._detected = DetectedObjects(
+        self._where = ""
+        self._session = CameraSession(
             predictor,
-            self._labels,
-            self._tracked,
-            *settings_of(args),
+            *(settings_of(args) if camera.detections_topic else (None, None)),
+            on_outcome=self._report,
+            on_duplicate=lambda d: tqdm.write(f"{self._where}: {duplicate_text(d)}"),
         )
         self._frames = self._skipped = self._detection_messages = 0
         self._engine_s: list[float] = []  # the engine's time of each frame
@@ -406,9 +459,8 @@ class CameraRun:
         elif kind == "detections":
             message = reader.deserialize(rawdata, connection.msgtype)
             self._detection_messages += 1
-            pushed = self._detected.add(detection_message(message))
-            for outcome in ([pushed] if pushed else []) + self._detected.apply_due():
-                self._report(outcome)
+            self._session.add_detections(detection_message(message))
+            self._session.apply_detections()
         else:
             self._lifter.add(connection.msgtype, reader.deserialize(rawdata, connection.msgtype))
 
@@ -427,52 +479,59 @@ class CameraRun:
             tqdm.write(f"warning: {where}: skipped a message that cannot be decoded: {err}")
             self._skipped += 1
             return
+        self._where = where
         started = time.perf_counter()
-        result = self._predictor.track(rgb)
-        self._engine_s.append(time.perf_counter() - started)
-        self._tracked.add(stamp_ns(msg.header.stamp), result.frame_index)
-        for duplicate in self._detected.frame_tracked(result):
-            tqdm.write(f"{where}: {duplicate_text(duplicate)}")
-        prompted = [p for p in self._prompts if p.due(self._frames, timestamp)]
-        for prompt in prompted:
-            self._apply(prompt, where)
-        outcomes = self._detected.apply_due()
-        for outcome in outcomes:
-            self._report(outcome)
-        if prompted or any(o.started or o.reconditioned or o.forgotten for o in outcomes):
-            result = self._predictor.result()  # the objects changed after tracking
-        self._write(ros_header(msg.header), timestamp, self._detected.published(result))
+        header = ros_header(msg.header)
+
+        def due() -> None:
+            for prompt in self._prompts:
+                if prompt.due(self._frames, timestamp):
+                    self._apply(prompt, where)
+
+        self._session.step(
+            rgb,
+            stamp_ns(msg.header.stamp),
+            lambda result: self._write(header, timestamp, result),
+            due,
+            output_first=False,  # a prompt of the file shows on its own frame
+            tracked=lambda result: self._engine_s.append(time.perf_counter() - started),
+        )
         self._frames += 1
 
     def _write(self, header: Any, timestamp: int, result: TrackResult) -> None:
-        args, labels = self._args, self._labels
-        messages = to_tracking_msgs(
-            header, self.camera.name, result, labels, args.occlusion_threshold
+        labels = self._session.labels
+        write_outputs(
+            self._writer,
+            self.outputs,
+            (header, timestamp),
+            self.camera.name,
+            result,
+            labels,
+            self._args.occlusion_threshold,
         )
-        messages["label_image"] = to_label_image_msg(header, result)
-        messages["detections"] = to_detection_array(header, result, labels)
-        for name, message in messages.items():
-            self._writer.write(self.outputs[name], timestamp, serialize_message(message))
         if self._lifter is not None:
             self._lifter.frame(header, timestamp, result, labels)
 
     def _apply(self, prompt: BagPrompt, where: str) -> None:
         try:
-            answer = self._predictor.add_prompt(
-                prompt.object_id, prompt.points, prompt.labels, prompt.box
+            self._session.prompt(
+                prompt.object_id,
+                prompt.points or [],
+                prompt.labels or [],
+                prompt.box,
+                prompt.label,
+                None,
+                "prompts file",
             )
         except PromptError as err:
             raise BagError(f"prompts file entry {prompt.entry} at {where}: {err}") from err
         prompt.applied = True
-        self._detected.prompted(answer.frame_index)
-        if prompt.label or answer.object_id not in self._labels:
-            self._labels[answer.object_id] = prompt.label
 
     def _report(self, outcome: DetectionOutcome) -> None:
         where = f"detections stamped {stamp_text(outcome.stamp)}"
         if outcome.problem:
             tqdm.write(f"warning: {where} dropped: {outcome.problem}")
-        for change in outcome.changes(self._detected.settings):
+        for change in outcome.changes(self._session.detected.settings):
             tqdm.write(f"{where} {change}")
 
     def finish(self) -> dict:
@@ -487,6 +546,6 @@ class CameraRun:
             "frames": self._frames,
             "skipped": self._skipped,
             "engine_seconds": sum(self._engine_s),
-            "objects": self._detected.published_ids,
+            "objects": self._session.published_ids,
             "detections": detections,
         }

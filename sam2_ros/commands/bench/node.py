@@ -344,5 +344,9 @@ class _NodeRun:
             "frames_published": self._published,
             "frames_skipped": int(camera["frames_skipped"]),
             "detection_messages_applied": int(camera["detection_messages_applied"]),
+            "events_published": int(camera["events"]),
+            "events_ms_per_frame": float(camera["events_ms_per_frame"]),
+            "ratio_events_ms_over_engine_ms": float(camera["events_ms_per_frame"])
+            / max(float(camera["engine_p50_ms"]), 1e-9),
         }
         return {"engine_p50_ms": float(camera["engine_p50_ms"]), "extra": extra}

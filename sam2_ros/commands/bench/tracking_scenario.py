@@ -25,9 +25,9 @@ import numpy as np
 from sam2_ros.engine import PromptError, PromptResult, TrackResult
 from sam2_ros.geometry.boxes import Box, mask_box
 from sam2_ros.tracking.association import AssociationSettings, Detection
-from sam2_ros.tracking.detections import DetectedObjects, DetectionMessage
+from sam2_ros.tracking.camera_session import CameraSession
+from sam2_ros.tracking.detections import DetectionMessage
 from sam2_ros.tracking.duplicates import DuplicateSettings, mask_ious
-from sam2_ros.tracking.frame_stamps import TrackedFrames
 
 CLASSES = ("person", "cup", "bottle", "chair", "dog", "box")
 PERIOD_NS = 100_000_000  # 10 Hz
@@ -353,21 +353,24 @@ def run(
     gt = GroundTruth(settings, rng)
     segmenter = ScenarioSegmenter(gt, failures(gt, rng), association.max_objects)
     detector = ScenarioDetector(gt, np.random.default_rng(settings.seed + 1))
-    tracked = TrackedFrames(HISTORY)
-    detected = DetectedObjects(segmenter, {}, tracked, association, duplicates)
+    session = CameraSession(segmenter, association, duplicates)
     outcome = ScenarioRun()
-    for frame in range(settings.frames):
-        result = segmenter.track(frame)
-        tracked.add(frame * PERIOD_NS, frame)
-        detected.frame_tracked(result)
-        shown = detected.published(segmenter.result())
+
+    def output(shown: TrackResult) -> None:
         outcome.published_ids.append(list(shown.object_ids))
         outcome.published_masks.append(_sample(shown.masks))
         outcome.ghosts |= {i for i in shown.object_ids if segmenter.is_ghost(i)}
+
+    for frame in range(settings.frames):
         seen = frame - settings.latency  # its detections arrive now
-        if seen >= 0:
-            detected.add(DetectionMessage(seen * PERIOD_NS, tuple(detector.detect(seen))))
-        detected.apply_due()
+
+        def due(seen: int = seen) -> None:
+            if seen >= 0:
+                session.add_detections(
+                    DetectionMessage(seen * PERIOD_NS, tuple(detector.detect(seen)))
+                )
+
+        session.step(frame, frame * PERIOD_NS, output, due, output_first=True)
     return gt, outcome
 
 

@@ -131,6 +131,10 @@ def test_bench_runs_the_node_against_its_engine_alone(tmp_path):
         results["engine_ms_in_node_p50"] / results["engine_alone_ms_p50"]
     )
     assert 0 < results["latency_ms_p50"] <= results["latency_ms_max"]
+    assert results["events_published"] >= 1  # the prompt on frame 0
+    assert results["ratio_events_ms_over_engine_ms"] == pytest.approx(
+        results["events_ms_per_frame"] / results["engine_ms_in_node_p50"]
+    )
     # the node process holds at least the model's weights
     assert results["node_rss_bytes"]["start"] > 100 * 2**20
     assert "ratio_node_fps_over_engine_alone" in table
