@@ -211,3 +211,28 @@ def test_a_detector_and_two_cameras_replay(client, tmp_path_factory, scene, tmp_
     for name, camera in (("front", front), ("rear", rear)):
         assert report["cameras"][name]["frames_compared"] == len(camera.masks.messages), output
         assert report["cameras"][name]["lowest_mask_iou"] == 1.0, output
+
+
+def test_the_onnxruntime_backend_replays(client, tmp_path_factory, scene, small_onnx_dir, tmp_path):
+    node_name = "sam2_replayed_onnx"
+    node = start_node(
+        tmp_path_factory, node_name, backend="onnxruntime", onnx_dir=str(small_onnx_dir)
+    )
+    recording = tmp_path / "onnx"
+    try:
+        camera = Camera(client, node_name, "camera", "/camera/image_raw")
+        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
+        assert client.transition(node_name, "configure")
+        recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
+        assert client.transition(node_name, "activate")
+        burst(camera, scene, 0)
+        assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
+        last = [burst(camera, scene, start) for start in (3, 6, 9)][-1]
+        assert_live(last)
+        masks = f"/{node_name}/camera/masks"
+        finish(recorder, {masks: camera.masks, f"/{node_name}/camera/events": events})
+    finally:
+        node.stop()
+    code, report, output = replay(recording, tmp_path / "replayed")
+    assert code == 0, output
+    assert report["cameras"]["camera"]["frames_compared"] == len(camera.masks.messages)
