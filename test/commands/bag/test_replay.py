@@ -236,3 +236,47 @@ def test_the_onnxruntime_backend_replays(client, tmp_path_factory, scene, small_
     code, report, output = replay(recording, tmp_path / "replayed")
     assert code == 0, output
     assert report["cameras"]["camera"]["frames_compared"] == len(camera.masks.messages)
+
+
+def test_objects_loaded_on_activate_reach_the_events_and_replay(
+    client, tmp_path_factory, scene, tmp_path
+):
+    """The node saves its objects when it deactivates and loads them when it activates again:
+    the load is an event of activation itself, recorded and replayed (from the same file)."""
+    node_name = "sam2_replayed_load"
+    objects_dir = tmp_path / "objects"
+    node = start_node(
+        tmp_path_factory,
+        node_name,
+        objects_dir=str(objects_dir),
+        save_objects_on_deactivate="kept",
+        load_objects_on_activate="kept",
+    )
+    recording = tmp_path / "load"
+    try:
+        camera = Camera(client, node_name, "camera", "/camera/image_raw")
+        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
+        client.bring_up(node_name)
+        camera.step(scene.frame(0))
+        assert add_prompt(client, node_name, points=[scene.center("ball", 0)], labels=[1]).success
+        camera.step(scene.frame(1))
+        assert client.transition(node_name, "deactivate")  # saves "kept"
+        assert (objects_dir / "kept.camera.safetensors").is_file()
+        camera.masks.clear()  # the recording starts here
+        events.clear()
+        recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
+        assert client.transition(node_name, "activate")  # loads "kept"
+        loaded = events.wait_for(lambda msgs: any(m.kind == "load" for m in msgs), 30)
+        assert loaded, [(m.kind, m.source) for m in events.messages]
+        load = next(m for m in events.messages if m.kind == "load")
+        assert (load.source, list(load.object_ids)) == ("objects file", [1])
+        last = [camera.step(scene.frame(i)) for i in range(2, 6)][-1]
+        assert [o.object_id for o in last.objects] == [1]
+        assert_live(last)
+        masks = f"/{node_name}/camera/masks"
+        finish(recorder, {masks: camera.masks, f"/{node_name}/camera/events": events})
+    finally:
+        node.stop()
+    code, report, output = replay(recording, tmp_path / "replayed")
+    assert code == 0, output
+    assert report["cameras"]["camera"]["frames_compared"] == 4
