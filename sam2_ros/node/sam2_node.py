@@ -134,15 +134,15 @@ class Sam2Node(LifecycleNode):
         activated = super().on_activate(state)  # publishers on: activation's events reach them
         if activated != TransitionCallbackReturn.SUCCESS:
             return activated
-        self._session_publisher.publish(
-            to_session_msg(
-                self.get_name(),
-                self._model,
-                parameter_values(self),
-                [(c.name, c.image_topic) for c in params.cameras],
-                self.get_clock().now().nanoseconds,
-            )
+        session = functools.partial(  # on the tracking thread: the fingerprint reads the weights
+            to_session_msg,
+            self.get_name(),
+            self._model,
+            parameter_values(self),
+            [(c.name, c.image_topic) for c in params.cameras],
+            self.get_clock().now().nanoseconds,
         )
+        self._session_publisher.publish(self._worker.run(session))
         for camera in self._cameras.values():
             camera.start_events()
         self._worker.start_tracking()
