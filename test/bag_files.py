@@ -74,6 +74,8 @@ class Recorder:
         self._writer.open()
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._node = node
+        self._subscriptions = []
         typestore = sam2_ros_typestore()
         for topic, msg_type in topics.items():
             package = msg_type.__module__.split(".")[0]
@@ -81,13 +83,14 @@ class Recorder:
                 topic, f"{package}/msg/{msg_type.__name__}", typestore=typestore
             )
             self._counts[topic] = 0
-            node.create_subscription(
+            subscription = node.create_subscription(
                 msg_type,
                 topic,
                 lambda raw, c=connection, t=topic: self._write(c, t, raw),
                 recorder_qos(node, topic),
                 raw=True,
             )
+            self._subscriptions.append(subscription)
 
     def _write(self, connection: Any, topic: str, raw: bytes) -> None:
         with self._lock:
@@ -101,7 +104,18 @@ class Recorder:
             return self._counts[topic]
 
     def close(self) -> None:
-        """Finish the bag (later messages are not recorded)."""
+        """Finish the bag and unsubscribe (later messages are not recorded)."""
         with self._lock:
             self._writer.close()
             self._writer = None
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+
+
+def wait_for_subscriptions(publisher: Any, count: int, timeout: float = 30.0) -> None:
+    """Wait until ``publisher`` is matched with ``count`` subscriptions (a recorder and the node:
+    DDS's matched event says only whether there is one)."""
+    deadline = time.monotonic() + timeout
+    while publisher.get_subscription_count() < count:
+        assert time.monotonic() < deadline, f"{publisher.topic_name}: fewer than {count} matched"
+        time.sleep(0.01)

@@ -17,7 +17,8 @@ that a recording of the events replays the session exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,11 +90,22 @@ class _DetectorEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session.predictor, name)
 
-    def add_prompt(self, object_id=None, points=None, labels=None, box=None, frame_index=None):
+    def add_prompt(
+        self,
+        object_id: int | None = None,
+        points: Any = None,
+        labels: Any = None,
+        box: Sequence[float] | None = None,
+        frame_index: int | None = None,
+    ) -> PromptResult:
         answer = self._session.predictor.add_prompt(object_id, points, labels, box, frame_index)
-        detail = "recondition" if object_id is not None else "new object"
         self._session.emit(
-            "prompt", "detector", answer, object_id=answer.object_id, box=box, detail=detail
+            "prompt",
+            "detector",
+            answer,
+            object_id=answer.object_id,
+            box=None if box is None else tuple(float(v) for v in box),
+            detail="recondition" if object_id is not None else "new object",
         )
         return answer
 
@@ -264,30 +276,19 @@ class CameraSession:
         for duplicate in duplicates:
             self._on_duplicate(duplicate)
 
-    class _Watch:
-        def __init__(self, session: CameraSession, detail: str) -> None:
-            self.session, self.detail = session, detail
-
-        def __enter__(self) -> None:
-            session = self.session
-            session._engine.detail = self.detail
-            self.labels = dict(session.labels)
-            self.objects = self._objects()
-
-        def _objects(self) -> tuple[list[int], list[int]]:
-            return self.session.predictor.object_ids, self.session.published_ids
-
-        def __exit__(self, *exc: object) -> None:
-            session = self.session
-            for object_id, label in session.labels.items():
-                if self.labels.get(object_id) != label:
-                    session.emit("label", "detector", object_id=object_id, label=label)
-            objects = self._objects()
-            if objects != self.objects:  # which of the tracked objects are published
-                session.emit("published", "detector", object_ids=tuple(objects[1]))
-
-    def _watching_detector(self, detail: str) -> CameraSession._Watch:
-        return CameraSession._Watch(self, detail)
+    @contextlib.contextmanager
+    def _watching_detector(self, detail: str) -> Iterator[None]:
+        """While the detector's bookkeeping runs: its removals carry ``detail``, and afterwards
+        the labels it changed and which objects it publishes become events."""
+        self._engine.detail = detail
+        labels = dict(self.labels)
+        objects = (self.predictor.object_ids, self.published_ids)
+        yield
+        for object_id, label in self.labels.items():
+            if labels.get(object_id) != label:
+                self.emit("label", "detector", object_id=object_id, label=label)
+        if (self.predictor.object_ids, self.published_ids) != objects:
+            self.emit("published", "detector", object_ids=tuple(self.published_ids))
 
     # ---- frames ---------------------------------------------------------------------------------
 

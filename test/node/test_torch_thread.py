@@ -11,7 +11,10 @@ from conftest import fresh_python
 
 # Runs in a fresh interpreter, so that nothing but the node runs torch there.
 SCRIPT = r"""
-import json, sys, tempfile, threading
+import json, os, sys, tempfile, threading
+
+# a domain of its own, and a node name no other test uses: nothing left over can answer for it
+os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
 
 import numpy as np
 import rclpy
@@ -33,7 +36,7 @@ from sam2_ros.node.sam2_node import Sam2Node
 from sam2_ros.srv import AddPrompt, ObjectsFile, RemoveObject
 from sam2_ros.tracking.worker import THREAD_NAME
 
-NODE = "sam2"
+NODE = "sam2_torch_thread"
 tracking, steps = set(), []
 config = _ExperimentalConfig(profile_all_threads=True)
 with profile(activities=[ProfilerActivity.CPU], experimental_config=config) as prof:
@@ -42,6 +45,7 @@ with profile(activities=[ProfilerActivity.CPU], experimental_config=config) as p
     objects = tempfile.mkdtemp()
     node = Sam2Node(
         context=context,
+        cli_args=["--ros-args", "-r", f"__node:={NODE}"],
         parameter_overrides=[
             Parameter("allow_random_weights", value=True),
             Parameter("image_size", value=128),

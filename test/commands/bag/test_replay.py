@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from bag_files import Recorder
+from bag_files import Recorder, wait_for_subscriptions
 from conftest import Camera, add_prompt, run_cli, start_node, wait_log
 from geometry_msgs.msg import Point
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -83,6 +83,7 @@ def live_session(client, rosout, tmp_path_factory, scene):
         assert client.transition(node_name, "configure")
         recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
         assert client.transition(node_name, "activate")
+        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
         first = burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         burst(camera, scene, 3)
@@ -175,6 +176,8 @@ def test_a_detector_and_two_cameras_replay(client, tmp_path_factory, scene, tmp_
         assert client.transition(node_name, "configure")
         recorder = record(client, node_name, cameras, recording)
         assert client.transition(node_name, "activate")
+        for camera in (front, rear):
+            wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
         client.wait_for_subscriber(detector)
         for index in range(10):
             masks = front.step(scene.frame(index))
@@ -225,6 +228,7 @@ def test_the_onnxruntime_backend_replays(client, tmp_path_factory, scene, small_
         assert client.transition(node_name, "configure")
         recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
         assert client.transition(node_name, "activate")
+        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
         burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         last = [burst(camera, scene, start) for start in (3, 6, 9)][-1]
@@ -266,6 +270,7 @@ def test_objects_loaded_on_activate_reach_the_events_and_replay(
         events.clear()
         recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
         assert client.transition(node_name, "activate")  # loads "kept"
+        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
         loaded = events.wait_for(lambda msgs: any(m.kind == "load" for m in msgs), 30)
         assert loaded, [(m.kind, m.source) for m in events.messages]
         load = next(m for m in events.messages if m.kind == "load")
