@@ -447,7 +447,7 @@ class StreamingPredictor:
             sam._use_multimask(is_initial, point_inputs),
         )
         heads = self.selection.heads(sam, inputs, [None])  # a prompt restarts its motion
-        output = self._output(heads, 0)
+        (output,) = self._outputs_of(heads, 1)
         self._pending[object_id] = PendingPrompt(output, point_inputs, is_initial)
         self._outputs[object_id] = output
         return output
@@ -584,7 +584,7 @@ class StreamingPredictor:
             object_score_logits=heads.object_score_logits,
             is_mask_from_pts=False,
         )
-        outputs = {object_id: self._output(heads, row) for row, object_id in enumerate(order)}
+        outputs = dict(zip(order, self._outputs_of(heads, count), strict=True))
         self._store_memories(
             frame.index,
             order,
@@ -596,17 +596,21 @@ class StreamingPredictor:
         )
         return {object_id: outputs[object_id] for object_id in object_ids}
 
-    def _output(self, heads: Heads, row: int) -> ObjectOutput:
-        """One object's output from a row of the heads' answer."""
-        rows = slice(row, row + 1)
-        return ObjectOutput(
-            pred_masks=self._fill_holes(heads.low_res_masks[rows]),
-            score=heads.scores[rows],
-            object_score_logits=heads.object_score_logits[rows],
-            obj_ptr=heads.obj_ptr[rows],
-            motion=heads.motions[row],
-            memory_scores=heads.memory_scores[row],
-        )
+    def _outputs_of(self, heads: Heads, count: int) -> list[ObjectOutput]:
+        """Each object's output from the first ``count`` rows of the heads' answer (the rest are
+        a bucket's padding); holes filled once for the batch."""
+        pred_masks = self._fill_holes(heads.low_res_masks[:count])
+        return [
+            ObjectOutput(
+                pred_masks=pred_masks[row : row + 1],
+                score=heads.scores[row : row + 1],
+                object_score_logits=heads.object_score_logits[row : row + 1],
+                obj_ptr=heads.obj_ptr[row : row + 1],
+                motion=heads.motions[row],
+                memory_scores=heads.memory_scores[row],
+            )
+            for row in range(count)
+        ]
 
     @staticmethod
     def _high_res_features(

@@ -44,7 +44,7 @@ from sam2_ros.node.camera_inputs import CameraInputs
 from sam2_ros.node.camera_outputs import EVENTS_QOS, CameraPublishers
 from sam2_ros.overlay import draw_overlay
 from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
-from sam2_ros.tracking.frame_stamps import StampNotHeldError, stamp_ns, stamp_text
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
 from sam2_ros.tracking.parameters import CameraConfig, NodeParams
 from sam2_ros.tracking.statistics import CameraStatistics
 from sam2_ros.tracking.worker import WorkerStoppedError
@@ -117,8 +117,6 @@ class CameraPipeline:
             on_outcome=self.detector.report if self.detector is not None else None,
             on_duplicate=self.detector.duplicate if self.detector is not None else None,
         )
-        #: The session's labels and tracked frames (the depth outputs and clicks read them).
-        self.labels, self.tracked = self.session.labels, self.session.tracked
         self.depth = (
             CameraDepth(
                 self._publishers,
@@ -139,6 +137,16 @@ class CameraPipeline:
         self._clicks_lock = threading.Lock()
         self._received_stamp: int | None = None  # newest frame received from the camera
         self._overlay_stamp: int | None = None  # newest overlay published
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """The objects' labels (the session's)."""
+        return self.session.labels
+
+    @property
+    def tracked(self) -> TrackedFrames:
+        """The tracked frames' stamps (the session's)."""
+        return self.session.tracked
 
     @property
     def name(self) -> str:

@@ -137,7 +137,6 @@ def replay_settings(session: RecordedSession, overrides: list[str]) -> NodeParam
         if not sep or name not in values:
             raise BagError(f"--set {item}: expected NAME=VALUE with a node parameter's name")
         values[name] = yaml.safe_load(text)
-    values["checkpoint"] = values["checkpoint"] or ""
     try:
         return parse(values)
     except ParameterError as err:

@@ -28,16 +28,21 @@ RQT_CLICK_QOS = QoSProfile(
 )
 
 
-def record(client, node: str, cameras: dict[str, str], path) -> Recorder:
-    """Record what replay needs of ``node`` (configured, not yet active) and its cameras."""
+def record_and_activate(client, node: str, cameras: list[Camera], path) -> Recorder:
+    """Record what replay needs of ``node`` (configured, not yet active) and its cameras, then
+    activate it and wait until it listens to each camera beside the recorder."""
     topics = {f"/{node}/session": TrackingSession}
-    for name, topic in cameras.items():
+    for camera in cameras:
         topics |= {
-            topic: Image,
-            f"/{node}/{name}/events": TrackingEvent,
-            f"/{node}/{name}/masks": ObjectMasks,
+            camera.publisher.topic_name: Image,
+            f"/{node}/{camera.name}/events": TrackingEvent,
+            f"/{node}/{camera.name}/masks": ObjectMasks,
         }
-    return Recorder(client.node, topics, path)
+    recorder = Recorder(client.node, topics, path)
+    assert client.transition(node, "activate")
+    for camera in cameras:
+        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
+    return recorder
 
 
 def burst(camera: Camera, scene, start: int, count: int = 3) -> ObjectMasks:
@@ -81,9 +86,7 @@ def live_session(client, rosout, tmp_path_factory, scene):
         camera = Camera(client, node_name, "camera", "/camera/image_raw")
         events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
         assert client.transition(node_name, "configure")
-        recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
-        assert client.transition(node_name, "activate")
-        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
+        recorder = record_and_activate(client, node_name, [camera], recording)
         first = burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         burst(camera, scene, 3)
@@ -174,10 +177,7 @@ def test_a_detector_and_two_cameras_replay(client, tmp_path_factory, scene, tmp_
         detector = client.publisher(Detection2DArray, "/front/detections")
         events = {n: client.collect(TrackingEvent, f"/{node_name}/{n}/events") for n in cameras}
         assert client.transition(node_name, "configure")
-        recorder = record(client, node_name, cameras, recording)
-        assert client.transition(node_name, "activate")
-        for camera in (front, rear):
-            wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
+        recorder = record_and_activate(client, node_name, [front, rear], recording)
         client.wait_for_subscriber(detector)
         for index in range(10):
             masks = front.step(scene.frame(index))
@@ -226,9 +226,7 @@ def test_the_onnxruntime_backend_replays(client, tmp_path_factory, scene, small_
         camera = Camera(client, node_name, "camera", "/camera/image_raw")
         events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
         assert client.transition(node_name, "configure")
-        recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
-        assert client.transition(node_name, "activate")
-        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
+        recorder = record_and_activate(client, node_name, [camera], recording)
         burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         last = [burst(camera, scene, start) for start in (3, 6, 9)][-1]
@@ -268,9 +266,7 @@ def test_objects_loaded_on_activate_reach_the_events_and_replay(
         assert (objects_dir / "kept.camera.safetensors").is_file()
         camera.masks.clear()  # the recording starts here
         events.clear()
-        recorder = record(client, node_name, {"camera": "/camera/image_raw"}, recording)
-        assert client.transition(node_name, "activate")  # loads "kept"
-        wait_for_subscriptions(camera.publisher, 2)  # the recorder's and the node's
+        recorder = record_and_activate(client, node_name, [camera], recording)  # loads "kept"
         loaded = events.wait_for(lambda msgs: any(m.kind == "load" for m in msgs), 30)
         assert loaded, [(m.kind, m.source) for m in events.messages]
         load = next(m for m in events.messages if m.kind == "load")
