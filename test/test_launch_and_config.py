@@ -15,8 +15,9 @@ from conftest import REPO_ROOT
 from rclpy.context import Context
 
 from sam2_ros.commands.harness.node_client import local_ros_environment
+from sam2_ros.parameters.declarations import BY_NAME
+from sam2_ros.parameters.node_params import parse
 from sam2_ros.paths import fastdds_profile
-from sam2_ros.tracking.parameters import BY_NAME, parse
 
 PARAMS_FILE = REPO_ROOT / "config" / "sam2.yaml"
 LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"

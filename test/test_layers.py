@@ -11,17 +11,27 @@ from conftest import REPO_ROOT, fresh_python
 
 PACKAGE = REPO_ROOT / "sam2_ros"
 #: Subpackages and top-level modules that must run without ROS.
-PURE = ("engine", "geometry", "tracking", "heap", "overlay", "paths", "process_stats")
+PURE = ("engine", "geometry", "tracking", "parameters", "runtime", "overlay", "paths", "topics")
 #: What each part may import from the package besides itself: anything else is upward.
-_PURE_BELOW = {"engine", "geometry", "heap", "overlay", "paths", "process_stats", "tracking"}
+_PURE_BELOW = {
+    "engine",
+    "geometry",
+    "overlay",
+    "parameters",
+    "paths",
+    "runtime",
+    "topics",
+    "tracking",
+}
 ALLOWED = {
-    "engine": set(),
+    "engine": {"paths"},
     "geometry": set(),
-    "heap": set(),
     "paths": set(),
-    "process_stats": set(),
+    "topics": set(),
+    "runtime": {"tracking"},
     "overlay": {"engine"},
-    "tracking": {"engine", "geometry", "paths", "process_stats"},
+    "tracking": {"engine", "geometry"},
+    "parameters": {"engine", "tracking", "topics"},
     "messages": {*_PURE_BELOW, "msg", "srv"},
     "node": {*_PURE_BELOW, "messages", "msg", "srv"},
     "commands": {*_PURE_BELOW, "messages", "node", "msg", "srv"},
@@ -68,9 +78,11 @@ def ros_modules_loaded(modules: list[str]) -> dict[str, list[str]]:
 
 def test_pure_parts_load_nothing_of_ros():
     modules = modules_of(PURE)
-    assert {"sam2_ros.engine.predictor", "sam2_ros.geometry.lifting", "sam2_ros.heap"} <= set(
-        modules
-    )
+    assert {
+        "sam2_ros.engine.predictor",
+        "sam2_ros.geometry.lifting",
+        "sam2_ros.runtime.heap",
+    } <= set(modules)
     loaded = ros_modules_loaded(modules)
     assert list(loaded) == modules
     offenders = {module: ros for module, ros in loaded.items() if ros}

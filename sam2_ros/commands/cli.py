@@ -12,7 +12,7 @@ from typing import Any
 from sam2_ros.engine import DEFAULT_MODEL_CFG
 from sam2_ros.engine.model import BACKENDS
 from sam2_ros.engine.precision import PRECISIONS
-from sam2_ros.heap import steady_heap
+from sam2_ros.runtime.heap import steady_heap
 
 
 def at_least(minimum: float, kind: type = int) -> Callable[[str], Any]:
@@ -70,7 +70,9 @@ def _check_model(args: argparse.Namespace) -> int:
     from sam2_ros.engine import CheckpointError, ModelConfigError, load_model
 
     try:
-        model = load_model(args.config, args.path, device="cpu", precision="fp32")
+        model = load_model(
+            model_cfg=args.config, checkpoint=args.path, device="cpu", precision="fp32"
+        )
     except (CheckpointError, ModelConfigError) as err:
         print(f"sam2-ros check-model: {err}", file=sys.stderr)
         return 1

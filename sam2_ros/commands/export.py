@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         manifest = export_onnx(
             args.output_dir,
-            args.model_cfg,
-            args.checkpoint,
-            args.image_size,
-            args.allow_random_weights,
-            args.seed,
-            args.precision,
+            model_cfg=args.model_cfg,
+            checkpoint=args.checkpoint,
+            image_size=args.image_size,
+            allow_random_weights=args.allow_random_weights,
+            seed=args.seed,
+            precision=args.precision,
         )
     except (CheckpointError, ModelConfigError) as err:
         print(f"sam2-ros export: {err}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Reading official SAM 2 / 2.1 checkpoints safely, with errors that say how to fix them."""
+"""Official SAM 2 / 2.1 checkpoints: where the installed one for a config is, and reading them
+safely, with errors that say how to fix them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pickle
 from pathlib import Path
 
 import torch
+
+from sam2_ros.paths import model_dir
 
 DOWNLOAD_HINT = "download the official weights with model/download_checkpoints.sh"
 
@@ -25,6 +28,23 @@ CHECKPOINT_FOR_CONFIG: dict[str, str] = {cfg: name for name, cfg in CONFIG_FOR_C
 
 # Hiera trunk (embedding width, number of blocks) -> config size suffix.
 _TRUNK_SIZES = {(96, 12): "t", (96, 16): "s", (112, 24): "b+", (144, 48): "l"}
+
+
+def resolve_checkpoint(checkpoint: str, model_cfg: str) -> Path | None:
+    """The given path, or the official file for ``model_cfg`` in the package's model/ folder
+    when it exists there; None when there is none."""
+    if checkpoint:
+        return Path(checkpoint).expanduser()
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg)
+    if folder is not None and name is not None and (folder / name).is_file():
+        return folder / name
+    return None
+
+
+def expected_checkpoint(model_cfg: str) -> str:
+    """Where the node looks for a checkpoint by default (for error messages)."""
+    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg, "<checkpoint for model_cfg>")
+    return str((folder or Path("model")) / name)
 
 
 def file_sha256(path: Path) -> str:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,11 +19,10 @@ from sam2_ros.engine.graph_runtime import GraphBackend
 from sam2_ros.engine.onnx_runtime import install_onnxruntime
 from sam2_ros.engine.openvino_runtime import install_openvino
 from sam2_ros.engine.precision import PRECISIONS, choose_precision
+from sam2_ros.engine.settings import EngineSettings, settings_with
 from sam2_ros.engine.speedups import install_speedups
 
 LOG = logging.getLogger("sam2_ros.engine")
-
-DEFAULT_MODEL_CFG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 #: What runs SAM 2's per-frame components: PyTorch, or ONNX Runtime or OpenVINO on an export.
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -177,23 +177,9 @@ class Sam2Model:
             torch.cuda.empty_cache()
 
 
-def load_model(
-    model_cfg: str = DEFAULT_MODEL_CFG,
-    checkpoint: str | Path | None = None,
-    device: str = "auto",
-    image_size: int | None = None,
-    allow_random_weights: bool = False,
-    seed: int = 0,
-    precision: str = "auto",
-    *,
-    backend: str = "torch",
-    onnx_dir: str | Path | None = None,
-    onnx_providers: str = "auto",
-    tensorrt_cache_dir: Path | None = None,
-    openvino_device: str = "CPU",
-    exportable: bool = False,
-) -> Sam2Model:
-    """Build SAM 2 from a config (optionally at a non-default resolution) and load its weights.
+def load_model(settings: EngineSettings | None = None, /, **changes: Any) -> Sam2Model:
+    """Build SAM 2 from ``settings`` (with ``changes``: field names of
+    :class:`~sam2_ros.engine.settings.EngineSettings`) and load its weights.
 
     Without a checkpoint this is an error unless ``allow_random_weights``; the random weights are
     seeded with ``seed``, so two models built alike are identical. ``precision``: ``"auto"``
@@ -210,11 +196,10 @@ def load_model(
     With either, SAM 2's glue between the graphs runs in fp32 torch. ``exportable``: only the
     speed-ups an ONNX trace records whole (for :mod:`sam2_ros.engine.onnx_export`).
     """
-    validate_backend(backend, onnx_dir, precision)
-    from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
-
-    if backend == "openvino" and device == "auto":
-        device = "cpu"
+    settings = settings_with(settings, changes)
+    backend = settings.backend
+    validate_backend(backend, settings.onnx_dir, settings.precision)
+    device = "cpu" if backend == "openvino" and settings.device == "auto" else settings.device
     resolved_device = resolve_device(device)
     if backend == "openvino" and resolved_device.type != "cpu":
         raise ModelConfigError(
@@ -222,20 +207,46 @@ def load_model(
             f"use device cpu or auto, not {device}"
         )
     in_effect, reason = (
-        choose_precision(precision, resolved_device) if backend == "torch" else ("fp32", "")
+        choose_precision(settings.precision, resolved_device)
+        if backend == "torch"
+        else ("fp32", "")
     )
-    if checkpoint is None and not allow_random_weights:
+    if settings.checkpoint is None and not settings.allow_random_weights:
         raise CheckpointError(
             "no checkpoint given: download the official weights with "
             "model/download_checkpoints.sh and pass the .pt path (random weights are only "
             "for tests and demos: allow_random_weights=True)"
         )
+    sam = _build_sam(settings).to(resolved_device).eval()
+    model = Sam2Model(
+        sam=sam,
+        device=resolved_device,
+        model_cfg=settings.model_cfg,
+        checkpoint=settings.checkpoint,
+        image_size=int(sam.image_size),
+        precision=in_effect,
+        precision_reason=reason,
+    )
+    install_speedups(sam, resolved_device, in_effect, settings.exportable)
+    if in_effect == "bf16" and resolved_device.type == "cpu":
+        model.weights_fingerprint()  # of the weights as loaded, before bf16 copies replace them
+        prepare_bf16_on_cpu(sam)
+    _install_graph_backend(model, settings)
+    return model
+
+
+def _build_sam(settings: EngineSettings) -> torch.nn.Module:
+    """SAM 2 as the video predictor builds it, on the CPU, with the checkpoint's weights or
+    seeded random ones."""
+    from sam2.build_sam import build_sam2  # imports hydra and registers SAM 2's configs
+
+    checkpoint, model_cfg = settings.checkpoint, settings.model_cfg
     state_dict = read_state_dict(checkpoint) if checkpoint is not None else None
     overrides = list(VIDEO_PREDICTOR_OVERRIDES)
-    if image_size is not None:
-        overrides.append(f"++model.image_size={validate_image_size(image_size)}")
+    if settings.image_size is not None:
+        overrides.append(f"++model.image_size={validate_image_size(settings.image_size)}")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(settings.seed)
         try:
             sam = build_sam2(
                 model_cfg, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
@@ -249,35 +260,30 @@ def load_model(
         load_state_dict_into(sam, state_dict, checkpoint, model_cfg)
     else:
         LOG.warning(RANDOM_WEIGHTS_WARNING)
-    sam = sam.to(resolved_device).eval()
-    model = Sam2Model(
-        sam=sam,
-        device=resolved_device,
-        model_cfg=model_cfg,
-        checkpoint=Path(checkpoint) if checkpoint is not None else None,
-        image_size=int(sam.image_size),
-        precision=in_effect,
-        precision_reason=reason,
-    )
-    install_speedups(sam, resolved_device, in_effect, exportable)
-    if in_effect == "bf16" and resolved_device.type == "cpu":
-        model.weights_fingerprint()  # of the weights as loaded, before bf16 copies replace them
-        prepare_bf16_on_cpu(sam)
-    if backend == "onnxruntime":
+    return sam
+
+
+def _install_graph_backend(model: Sam2Model, settings: EngineSettings) -> None:
+    """Put the export's graphs in place of the components (backends onnxruntime, openvino)."""
+    if settings.backend == "onnxruntime":
         model.precision_reason = "fp32: the ONNX Runtime backend runs fp32 graphs"
         model.graph_backend = install_onnxruntime(
-            sam,
-            onnx_dir,
-            model_cfg,
+            model.sam,
+            settings.onnx_dir,
+            settings.model_cfg,
             model.weights_fingerprint(),
-            onnx_providers,
-            tensorrt_cache_dir,
+            settings.onnx_providers,
+            settings.tensorrt_cache_dir,
         )
-    elif backend == "openvino":
+    elif settings.backend == "openvino":
         model.graph_backend, model.precision, model.precision_reason = install_openvino(
-            sam, onnx_dir, model_cfg, model.weights_fingerprint(), precision, openvino_device
+            model.sam,
+            settings.onnx_dir,
+            settings.model_cfg,
+            model.weights_fingerprint(),
+            settings.precision,
+            settings.openvino_device,
         )
-    return model
 
 
 def validate_backend(

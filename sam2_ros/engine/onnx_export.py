@@ -15,13 +15,14 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from sam2_ros.engine.checkpoint import file_sha256
 from sam2_ros.engine.components import COMPONENTS
-from sam2_ros.engine.model import DEFAULT_MODEL_CFG, ModelConfigError, Sam2Model, load_model
+from sam2_ros.engine.model import ModelConfigError, Sam2Model, load_model
 from sam2_ros.engine.onnx_graphs import (
     GRAPH_MODULES,
     OPSET,
@@ -29,6 +30,7 @@ from sam2_ros.engine.onnx_graphs import (
     GraphSpec,
     ImageEncoderGraph,
 )
+from sam2_ros.engine.settings import EngineSettings, settings_with
 
 LOG = logging.getLogger("sam2_ros.engine")
 
@@ -41,31 +43,18 @@ _MEMORY_FRAMES = 3
 
 
 def export_onnx(
-    output_dir: str | Path,
-    model_cfg: str = DEFAULT_MODEL_CFG,
-    checkpoint: str | Path | None = None,
-    image_size: int | None = None,
-    allow_random_weights: bool = False,
-    seed: int = 0,
-    precision: str = "auto",
+    output_dir: str | Path, settings: EngineSettings | None = None, /, **changes: Any
 ) -> ExportManifest:
-    """Write the four graphs and ``export.json`` into ``output_dir`` (made, or replaced as a
-    whole: graphs are written to a temporary folder beside it first); the manifest."""
-    if precision not in EXPORT_PRECISIONS:
+    """Write the four graphs and ``export.json`` of the model of ``settings`` (with ``changes``)
+    into ``output_dir`` (made, or replaced as a whole: graphs are written to a temporary folder
+    beside it first); the manifest. Exports are fp32 and made on the CPU."""
+    settings = settings_with(settings, changes)
+    if settings.precision not in EXPORT_PRECISIONS:
         raise ModelConfigError(
-            f"precision {precision!r}: exports are fp32 (auto = fp32); lower precision is "
+            f"precision {settings.precision!r}: exports are fp32 (auto = fp32); lower precision is "
             "chosen by the runtime (TensorRT builds fp16 engines from fp32 graphs)"
         )
-    model = load_model(
-        model_cfg,
-        checkpoint,
-        "cpu",
-        image_size,
-        allow_random_weights,
-        seed,
-        precision="fp32",
-        exportable=True,
-    )
+    model = load_model(settings, device="cpu", precision="fp32", exportable=True)
     output = Path(output_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))

@@ -15,8 +15,9 @@ right after that frame was tracked.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from sam2_ros.engine.memory_selection import (
     MemorySelection,
     Sam2Selection,
 )
-from sam2_ros.engine.model import DEFAULT_MODEL_CFG, Sam2Model, load_model
+from sam2_ros.engine.model import Sam2Model, load_model
 from sam2_ros.engine.objects_file import (
     ModelIdentity,
     ObjectsFileError,
@@ -49,6 +50,7 @@ from sam2_ros.engine.preprocess import check_frame, to_model_input
 from sam2_ros.engine.prompts import Prompt, PromptError, make_prompt, to_point_inputs
 from sam2_ros.engine.results import PromptResult, TrackResult
 from sam2_ros.engine.samurai import SamuraiSelection, SamuraiSettings
+from sam2_ros.engine.settings import EngineSettings, settings_with
 from sam2_ros.engine.tracking_state import (
     Frame,
     FrameFeatures,
@@ -58,9 +60,6 @@ from sam2_ros.engine.tracking_state import (
     distinct_nbytes,
 )
 
-DEFAULT_MAX_OBJECTS = 16
-DEFAULT_MAX_CONDITIONING_FRAMES = 8
-DEFAULT_HISTORY_FRAMES = 30
 # `build_sam2_video_predictor` fills mask holes up to this area (needs SAM 2's CUDA extension).
 FILL_HOLE_AREA = 8
 HAS_FILL_HOLES_KERNEL = importlib.util.find_spec("sam2._C") is not None
@@ -92,76 +91,56 @@ class StreamingPredictor:
 
     ``track(rgb)`` segments every object on a new frame; ``add_prompt`` adds an object, or
     refines one, on the last tracked frame (or an earlier one still in the history) and answers
-    at once. Pass ``model=`` to share one loaded :class:`Sam2Model` between several streams (e.g.
-    one predictor per camera); otherwise the model is loaded with the given options (``precision``,
-    ``backend``, ``onnx_dir``, ``openvino_device``: see :func:`~sam2_ros.engine.model.load_model`).
-    ``memory_selection="samurai"`` tracks with SAMURAI's motion-aware memory, ``samurai`` its
-    settings by SAMURAI's names (:class:`~sam2_ros.engine.samurai.SamuraiSettings`).
+    at once. Its settings are an :class:`~sam2_ros.engine.settings.EngineSettings` (``changes``:
+    field names of it). Pass ``model=`` to share one loaded :class:`Sam2Model` between several
+    streams (e.g. one predictor per camera); otherwise the model is loaded from the settings (see
+    :func:`~sam2_ros.engine.model.load_model`). ``memory_selection="samurai"`` tracks with
+    SAMURAI's motion-aware memory, ``samurai`` its settings by SAMURAI's names
+    (:class:`~sam2_ros.engine.samurai.SamuraiSettings`).
     """
 
     def __init__(
         self,
-        model_cfg: str = DEFAULT_MODEL_CFG,
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        image_size: int | None = None,
-        allow_random_weights: bool = False,
-        seed: int = 0,
+        settings: EngineSettings | None = None,
+        /,
         *,
-        max_objects: int = DEFAULT_MAX_OBJECTS,
-        max_conditioning_frames: int = DEFAULT_MAX_CONDITIONING_FRAMES,
-        corrections_as_conditioning: bool = True,
-        history_frames: int = DEFAULT_HISTORY_FRAMES,
         model: Sam2Model | None = None,
-        bucketed: bool | None = None,
-        precision: str = "auto",
-        backend: str = "torch",
-        onnx_dir: str | Path | None = None,
-        openvino_device: str = "CPU",
-        memory_selection: str = "sam2",
-        samurai: Mapping[str, float] | None = None,
+        **changes: Any,
     ) -> None:
-        if max_objects < 1:
-            raise ValueError(f"max_objects must be >= 1, got {max_objects}")
-        if memory_selection not in MEMORY_SELECTIONS:
+        settings = settings_with(settings, changes)
+        if settings.max_objects < 1:
+            raise ValueError(f"max_objects must be >= 1, got {settings.max_objects}")
+        if settings.memory_selection not in MEMORY_SELECTIONS:
             raise ValueError(
-                f"memory_selection {memory_selection!r} is not one of {list(MEMORY_SELECTIONS)}"
+                f"memory_selection {settings.memory_selection!r} is not one of "
+                f"{list(MEMORY_SELECTIONS)}"
             )
-        if samurai and memory_selection != "samurai":
+        if settings.samurai and settings.memory_selection != "samurai":
             raise ValueError("SAMURAI settings were given but memory_selection is not 'samurai'")
-        self._history = FrameHistory(history_frames)
-        self.model = model or load_model(
-            model_cfg,
-            checkpoint,
-            device,
-            image_size,
-            allow_random_weights,
-            seed,
-            precision,
-            backend=backend,
-            onnx_dir=onnx_dir,
-            openvino_device=openvino_device,
-        )
-        self.max_objects = max_objects
+        #: What this predictor was made with (its model's settings too, unless given ``model``).
+        self.settings = settings
+        self._history = FrameHistory(settings.history_frames)
+        self.model = model or load_model(settings)
+        self.max_objects = settings.max_objects
         #: Whether object batches run padded to :data:`~sam2_ros.engine.compiled.BUCKETS` rows
         #: with one memory layout (static shapes); by default when the model is compiled.
-        self.bucketed = self.model.compiled if bucketed is None else bucketed
+        self.bucketed = self.model.compiled if settings.bucketed is None else settings.bucketed
         #: Whether a prompt on an already-tracked frame becomes a conditioning frame (kept until
         #: capped) rather than a recent memory that ages out: SAM 2's
         #: ``add_all_frames_to_correct_as_cond``.
-        self.corrections_as_conditioning = corrections_as_conditioning
+        self.corrections_as_conditioning = settings.corrections_as_conditioning
         sam = self.model.sam
         #: How memories are chosen and candidate masks ranked (SAM 2's way or SAMURAI's).
         self.selection: MemorySelection = (
-            SamuraiSelection(SamuraiSettings.for_model(self.model.model_cfg, samurai))
-            if memory_selection == "samurai"
+            SamuraiSelection(SamuraiSettings.for_model(self.model.model_cfg, settings.samurai))
+            if settings.memory_selection == "samurai"
             else Sam2Selection()
         )
         self._bank = MemoryBank(
             num_maskmem=sam.num_maskmem,
             memory_stride=sam.memory_temporal_stride_for_eval,
             max_obj_ptrs=sam.max_obj_ptrs_in_encoder if sam.use_obj_ptrs_in_encoder else 0,
-            max_conditioning_frames=max_conditioning_frames,
+            max_conditioning_frames=settings.max_conditioning_frames,
             maskmem_window=self.selection.maskmem_window,
         )
         self._frame: Frame | None = None

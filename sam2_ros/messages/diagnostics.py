@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from sam2_ros.tracking.statistics import CameraSnapshot
+from sam2_ros.runtime.statistics import CameraSnapshot
 
 
 def camera_status(

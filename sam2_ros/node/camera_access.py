@@ -11,7 +11,7 @@ from rclpy.lifecycle import LifecycleNode
 
 from sam2_ros.engine import PromptError
 from sam2_ros.node.camera_pipeline import CameraPipeline
-from sam2_ros.tracking.worker import TrackingWorker, WorkerStoppedError
+from sam2_ros.runtime.worker import TrackingWorker, WorkerStoppedError
 
 COMMAND_TIMEOUT_S = 30.0
 

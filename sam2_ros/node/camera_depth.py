@@ -29,9 +29,9 @@ from sam2_ros.messages.objects_3d import (
 from sam2_ros.messages.serialized_images import SerializedImage
 from sam2_ros.msg import Objects3D
 from sam2_ros.node.camera_outputs import CameraPublishers
+from sam2_ros.parameters.node_params import NodeParams
 from sam2_ros.tracking.depth_pairing import DepthBuffer
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
-from sam2_ros.tracking.parameters import NodeParams
 
 
 class CameraDepth:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sam2_ros.messages.detections import detection_message
+from sam2_ros.runtime.statistics import CameraStatistics
 from sam2_ros.tracking.association import (
     IGNORED_CLASS,
     IGNORED_LOW_SCORE,
@@ -19,7 +20,6 @@ from sam2_ros.tracking.association import (
 from sam2_ros.tracking.detections import DetectionMessage, DetectionOutcome
 from sam2_ros.tracking.duplicates import Duplicate, duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_text
-from sam2_ros.tracking.statistics import CameraStatistics
 
 #: Seconds between two log lines saying that max_objects kept detections from starting objects.
 FULL_LOG_PERIOD_S = 60.0

@@ -28,7 +28,8 @@ from sam2_ros.node.input_qos import (
     mismatch_message,
     no_frames_message,
 )
-from sam2_ros.tracking.parameters import CameraConfig, NodeParams, mouse_topics
+from sam2_ros.parameters.node_params import CameraConfig, NodeParams
+from sam2_ros.topics import mouse_topics
 
 #: rqt_image_view and rviz2 publish clicks reliably (rclcpp's default QoS).
 CLICK_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

@@ -43,11 +43,11 @@ from sam2_ros.node.camera_detector import CameraDetector
 from sam2_ros.node.camera_inputs import CameraInputs
 from sam2_ros.node.camera_outputs import EVENTS_QOS, CameraPublishers
 from sam2_ros.overlay import draw_overlay
+from sam2_ros.parameters.node_params import CameraConfig, NodeParams
+from sam2_ros.runtime.statistics import CameraStatistics
+from sam2_ros.runtime.worker import WorkerStoppedError
 from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
 from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
-from sam2_ros.tracking.parameters import CameraConfig, NodeParams
-from sam2_ros.tracking.statistics import CameraStatistics
-from sam2_ros.tracking.worker import WorkerStoppedError
 
 #: Logs a problem once per period: (message, is_error).
 ProblemLog = Callable[[str, bool], None]

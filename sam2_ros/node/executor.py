@@ -23,8 +23,8 @@ from rclpy.executors import (
 )
 from rclpy.task import Task
 
-from sam2_ros.process_stats import set_native_thread_name
-from sam2_ros.tracking.threads import EXECUTOR_THREAD_NAME
+from sam2_ros.runtime.process_stats import set_native_thread_name
+from sam2_ros.runtime.threads import EXECUTOR_THREAD_NAME
 
 
 class InputsInlineExecutor(Executor):

@@ -14,26 +14,13 @@ from sam2_ros.engine import (
 )
 from sam2_ros.engine.compiled import default_cache_dir
 from sam2_ros.engine.warm_up import warm_up
-from sam2_ros.tracking.parameters import NodeParams
+from sam2_ros.parameters.node_params import NodeParams
 
 
 def build_model(params: NodeParams, logger: Any) -> Sam2Model | None:
     """Load (and compile and warm up) the model of ``params``; None when it failed (logged)."""
     try:
-        model = load_model(
-            params.model_cfg,
-            params.checkpoint,
-            params.device,
-            params.image_size,
-            params.allow_random_weights,
-            params.seed,
-            precision=params.precision,
-            backend=params.backend,
-            onnx_dir=params.onnx_dir,
-            onnx_providers=params.onnx_providers,
-            tensorrt_cache_dir=params.tensorrt_cache_dir,
-            openvino_device=params.openvino_device,
-        )
+        model = load_model(params.engine_settings())
     except (CheckpointError, ModelConfigError, OnnxExportError) as err:
         logger.error(f"configure failed: {err}")
         return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
-from sam2_ros.tracking.parameters import PARAMETERS, NodeParams, Parameter, parse
+from sam2_ros.parameters.declarations import PARAMETERS, Parameter
+from sam2_ros.parameters.node_params import NodeParams, parse
 
 
 def descriptor(parameter: Parameter) -> ParameterDescriptor:

@@ -22,7 +22,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from sam2_ros.engine import CheckpointError, Sam2Model
-from sam2_ros.heap import release_free_memory, steady_heap
+from sam2_ros.engine.checkpoint import expected_checkpoint
 from sam2_ros.messages.diagnostics import camera_status, process_status
 from sam2_ros.messages.events import to_session_msg
 from sam2_ros.msg import TrackingSession
@@ -36,11 +36,13 @@ from sam2_ros.node.object_files import ObjectFiles
 from sam2_ros.node.params import declare_parameters, parameter_values, read_parameters
 from sam2_ros.node.prompt_services import PromptServices
 from sam2_ros.node.rviz_clicks import RvizClicks
-from sam2_ros.process_stats import ThreadCpuMeter, rss_bytes
-from sam2_ros.tracking.parameters import NodeParams, ParameterError, expected_checkpoint
-from sam2_ros.tracking.threads import thread_role
-from sam2_ros.tracking.throttle import ProblemThrottle
-from sam2_ros.tracking.worker import TrackingWorker
+from sam2_ros.parameters.declarations import ParameterError
+from sam2_ros.parameters.node_params import NodeParams
+from sam2_ros.runtime.heap import release_free_memory, steady_heap
+from sam2_ros.runtime.process_stats import ThreadCpuMeter, rss_bytes
+from sam2_ros.runtime.threads import thread_role
+from sam2_ros.runtime.throttle import ProblemThrottle
+from sam2_ros.runtime.worker import TrackingWorker
 
 NODE_NAME = "sam2"
 LOG_THROTTLE_S = 5.0

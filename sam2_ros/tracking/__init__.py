@@ -1,3 +1,5 @@
-"""The node's decisions, without ROS: its parameters validated, which tracked frame a stamp names,
-which depth image pairs with a frame, the one thread that runs the model, per-camera statistics
-and where saved objects live. Everything here is tested without a ROS graph."""
+"""The node's tracking decisions, without ROS: which tracked frame a stamp names
+(``frame_stamps``), detections against tracked objects (``association``, ``mask_overlap``,
+``detections``), two objects on one region (``duplicates``), which depth image pairs with a frame
+(``depth_pairing``), where saved objects live (``object_store``) and one camera's session
+(``camera_session``). Everything here is tested without a ROS graph."""

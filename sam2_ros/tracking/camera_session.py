@@ -68,15 +68,7 @@ class SessionEvent:
 
 def camera_predictor(params: Any, model: Sam2Model) -> StreamingPredictor:
     """A camera's predictor over ``model`` with the node's settings (``NodeParams``)."""
-    return StreamingPredictor(
-        model=model,
-        max_objects=params.max_objects,
-        max_conditioning_frames=params.max_conditioning_frames,
-        corrections_as_conditioning=params.corrections_as_conditioning,
-        history_frames=params.prompt_history_frames,
-        memory_selection=params.memory_selection,
-        samurai=params.samurai,
-    )
+    return StreamingPredictor(params.engine_settings(), model=model)
 
 
 class _DetectorEngine:

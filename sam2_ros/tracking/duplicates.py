@@ -57,7 +57,7 @@ def mask_ious(masks: np.ndarray) -> np.ndarray:
     stride = max(1, math.ceil(math.sqrt(height * width / SAMPLE_PIXELS)))
     bits = np.packbits(masks[:, ::stride, ::stride].reshape(count, -1), axis=1)
     # counting bits, not a float product: BLAS would start a thread pool of its own beside
-    # torch's on the tracking thread (see sam2_ros.tracking.worker)
+    # torch's on the tracking thread (see sam2_ros.runtime.worker)
     inter = np.bitwise_count(bits[:, None, :] & bits[None, :, :]).sum(axis=-1, dtype=np.int64)
     areas = np.diag(inter)
     union = areas[:, None] + areas[None, :] - inter

@@ -78,7 +78,7 @@ def test_file_without_a_model_state_dict_is_rejected(tmp_path):
 
 def test_checkpoint_of_another_model_size_names_the_right_config(tmp_path, sam_model, scene):
     small = load_model(
-        "configs/sam2.1/sam2.1_hiera_s.yaml",
+        model_cfg="configs/sam2.1/sam2.1_hiera_s.yaml",
         image_size=IMAGE_SIZE,
         allow_random_weights=True,
         device="cpu",
@@ -88,8 +88,8 @@ def test_checkpoint_of_another_model_size_names_the_right_config(tmp_path, sam_m
     torch.save({"model": small.sam.state_dict()}, path)
     with pytest.raises(CheckpointError) as err:
         load_model(
-            "configs/sam2.1/sam2.1_hiera_t.yaml",
-            path,
+            model_cfg="configs/sam2.1/sam2.1_hiera_t.yaml",
+            checkpoint=path,
             image_size=IMAGE_SIZE,
             device="cpu",
             precision="fp32",
@@ -110,7 +110,7 @@ def test_unknown_config_and_bad_options_are_clear_errors():
     from sam2_ros.engine import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="cannot build SAM 2 from config"):
-        load_model("configs/nope.yaml", allow_random_weights=True, device="cpu")
+        load_model(model_cfg="configs/nope.yaml", allow_random_weights=True, device="cpu")
     with pytest.raises(ModelConfigError, match="image_size 250 is invalid"):
         load_model(image_size=250, allow_random_weights=True, device="cpu")
     with pytest.raises(ModelConfigError, match=r"not supported|not a torch device"):

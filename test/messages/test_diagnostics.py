@@ -7,8 +7,8 @@ from collections import Counter
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from sam2_ros.messages.diagnostics import camera_status, process_status
+from sam2_ros.runtime.statistics import CameraStatistics
 from sam2_ros.tracking.detections import DetectionOutcome
-from sam2_ros.tracking.statistics import CameraStatistics
 
 
 def test_a_tracking_camera_is_ok_and_reports_its_counts():

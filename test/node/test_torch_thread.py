@@ -34,7 +34,7 @@ from sam2_ros.msg import ObjectMasks
 from sam2_ros.node.executor import InputsInlineExecutor
 from sam2_ros.node.sam2_node import Sam2Node
 from sam2_ros.srv import AddPrompt, ObjectsFile, RemoveObject
-from sam2_ros.tracking.worker import THREAD_NAME
+from sam2_ros.runtime.worker import THREAD_NAME
 
 NODE = "sam2_torch_thread"
 tracking, steps = set(), []

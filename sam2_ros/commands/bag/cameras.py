@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sam2_ros.tracking.parameters import image_topic_base
+from sam2_ros.topics import camera_info_topic, image_topic_base
 
 #: The last topic levels that name an image stream, not a camera (``/front/image_raw``).
 IMAGE_LEVELS = ("image_raw", "image_rect_color", "image_rect", "image_color", "image_mono", "image")
@@ -31,9 +31,7 @@ class BagCamera:
     @property
     def info_topic(self) -> str:
         """The CameraInfo topic: given, or the image topic's sibling ``camera_info``."""
-        return self.camera_info_topic or (
-            image_topic_base(self.image_topic).rsplit("/", 1)[0] + "/camera_info"
-        )
+        return self.camera_info_topic or camera_info_topic(self.image_topic)
 
 
 def derived_name(topic: str) -> str:

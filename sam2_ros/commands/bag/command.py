@@ -40,13 +40,14 @@ from sam2_ros.engine import (
 from sam2_ros.messages.detections import detection_message, to_detection_array
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
 from sam2_ros.messages.results import to_label_image_msg, to_tracking_msgs
+from sam2_ros.parameters.declarations import MATCH_ON
+from sam2_ros.parameters.node_params import association_settings, duplicate_settings
 from sam2_ros.paths import package_share
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.camera_session import CameraSession
 from sam2_ros.tracking.detections import DetectionOutcome
 from sam2_ros.tracking.duplicates import DuplicateSettings, duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
-from sam2_ros.tracking.parameters import MATCH_ON, association_settings, duplicate_settings
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
@@ -267,11 +268,11 @@ def check_options(args: argparse.Namespace) -> None:
 def load_bag_model(args: argparse.Namespace) -> Sam2Model:
     """The model of the options, loaded once for every camera (and, in ``bags``, every bag)."""
     return load_model(
-        args.model_cfg,
-        args.checkpoint,
-        args.device,
-        args.image_size,
-        args.allow_random_weights,
+        model_cfg=args.model_cfg,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        image_size=args.image_size,
+        allow_random_weights=args.allow_random_weights,
         precision=args.precision,
         **backend_options(args),
     )

@@ -33,9 +33,10 @@ from sam2_ros.engine import load_model
 from sam2_ros.engine.model import Sam2Model
 from sam2_ros.messages.events import from_event_msg
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
+from sam2_ros.parameters.declarations import ParameterError
+from sam2_ros.parameters.node_params import NodeParams, parse
 from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
 from sam2_ros.tracking.frame_stamps import stamp_ns
-from sam2_ros.tracking.parameters import NodeParams, ParameterError, parse
 
 SESSION_TYPE = "sam2_ros/msg/TrackingSession"
 EVENT_TYPE = "sam2_ros/msg/TrackingEvent"
@@ -147,18 +148,11 @@ def load_replay_model(args: argparse.Namespace, session: RecordedSession, params
     """The recorded model with ``--checkpoint``; BagError naming every difference from the
     recording (weights, config, image size, precision)."""
     model = load_model(
-        params.model_cfg,
-        args.checkpoint,
-        args.device,
-        params.image_size,
+        params.engine_settings(),
+        checkpoint=args.checkpoint,
+        device=args.device,
         allow_random_weights=args.checkpoint is None and params.allow_random_weights,
-        seed=params.seed,
         precision=session.precision,
-        backend=params.backend,
-        onnx_dir=params.onnx_dir,
-        onnx_providers=params.onnx_providers,
-        tensorrt_cache_dir=params.tensorrt_cache_dir,
-        openvino_device=params.openvino_device,
     )
     differences = [
         f"{what} {recorded} (here: {ours})"

@@ -47,7 +47,9 @@ def bench_backends(
     if onnx_dir is None:
         started = time.perf_counter()
         onnx_dir = workdir / "onnx"
-        export_onnx(onnx_dir, args.model_cfg, checkpoint, args.image_size)
+        export_onnx(
+            onnx_dir, model_cfg=args.model_cfg, checkpoint=checkpoint, image_size=args.image_size
+        )
         export_s = time.perf_counter() - started
     models, skipped = {}, {}
     for side, options in graph_sides(args.backend).items():
@@ -130,7 +132,12 @@ def bench_backends(
 
 def _load(args: argparse.Namespace, checkpoint: Path, precision: str, **backend: Any) -> Sam2Model:
     return load_model(
-        args.model_cfg, checkpoint, args.device, args.image_size, precision=precision, **backend
+        model_cfg=args.model_cfg,
+        checkpoint=checkpoint,
+        device=args.device,
+        image_size=args.image_size,
+        precision=precision,
+        **backend,
     )
 
 

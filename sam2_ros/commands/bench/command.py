@@ -43,7 +43,7 @@ from sam2_ros.engine import (
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
 from sam2_ros.engine.model import resolve_device, validate_image_size
-from sam2_ros.heap import heap_settings
+from sam2_ros.runtime.heap import heap_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -336,7 +336,11 @@ def _cell(value: object) -> str:
 
 def _random_checkpoint(args: argparse.Namespace, workdir: Path) -> Path:
     model = load_model(
-        args.model_cfg, None, "cpu", args.image_size, allow_random_weights=True, precision="fp32"
+        model_cfg=args.model_cfg,
+        device="cpu",
+        image_size=args.image_size,
+        allow_random_weights=True,
+        precision="fp32",
     )
     path = workdir / "random_weights.pt"
     torch.save({"model": model.sam.state_dict()}, path)

@@ -34,7 +34,7 @@ from sam2_ros.engine.compiled import compiled_graphs
 from sam2_ros.engine.preprocess import to_model_input
 from sam2_ros.engine.warm_up import warm_up
 from sam2_ros.geometry.lifting import depth_to_metres, lift_all
-from sam2_ros.process_stats import rss_bytes
+from sam2_ros.runtime.process_stats import rss_bytes
 
 
 def _tensor_bytes(value: Any) -> int:
@@ -61,10 +61,10 @@ def bench_engine(
     # Compiled, one object more than prompted is allowed: adding it is timed at the end.
     max_objects = max(args.objects, 1) + int(compiled)
     ours = StreamingPredictor(
-        args.model_cfg,
-        checkpoint,
-        args.device,
-        args.image_size,
+        model_cfg=args.model_cfg,
+        checkpoint=checkpoint,
+        device=args.device,
+        image_size=args.image_size,
         max_objects=max_objects,
         precision=args.precision,
     )
@@ -190,10 +190,10 @@ def bench_engine(
 
 def _load(args: argparse.Namespace, checkpoint: Path, precision: str | None = None) -> Sam2Model:
     return load_model(
-        args.model_cfg,
-        checkpoint,
-        args.device,
-        args.image_size,
+        model_cfg=args.model_cfg,
+        checkpoint=checkpoint,
+        device=args.device,
+        image_size=args.image_size,
         precision=precision or args.precision,
     )
 

@@ -29,10 +29,10 @@ def bench_late_prompt(
     """Time late prompts with 0 and 3 other objects; frame time with one object."""
     lateness = args.late_prompt
     predictor = StreamingPredictor(
-        args.model_cfg,
-        checkpoint,
-        args.device,
-        args.image_size,
+        model_cfg=args.model_cfg,
+        checkpoint=checkpoint,
+        device=args.device,
+        image_size=args.image_size,
         max_objects=4,
         history_frames=max(lateness + 1, 30),
         precision=args.precision,

@@ -23,7 +23,11 @@ def bench_memory_selection(
     """Median ms per frame of ``sam2`` and ``args.memory_selection`` tracking the same objects,
     their ratio, the memory held per object by each, the lowest mask IoU between them."""
     model = load_model(
-        args.model_cfg, checkpoint, args.device, args.image_size, precision=args.precision
+        model_cfg=args.model_cfg,
+        checkpoint=checkpoint,
+        device=args.device,
+        image_size=args.image_size,
+        precision=args.precision,
     )
     selections = ["sam2", args.memory_selection]
     predictors = {

@@ -36,8 +36,8 @@ from sam2_ros.commands.harness.engine_alone import SCENE_FRAMES, EngineAlone, en
 from sam2_ros.commands.harness.measurements import growth, memory_trace
 from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine.onnx_export import export_onnx
-from sam2_ros.process_stats import ThreadCpuMeter
-from sam2_ros.tracking.threads import ROLES, thread_role
+from sam2_ros.runtime.process_stats import ThreadCpuMeter
+from sam2_ros.runtime.threads import ROLES, thread_role
 
 NODE = "sam2_bench"
 CAMERA_TOPIC = "/sam2_bench_camera/image_raw"
@@ -50,7 +50,7 @@ MAX_PHASES = 20
 
 
 def _cores_by_role(phases: list[dict]) -> dict[str, float]:
-    """The node's CPU over its phases, by thread role (see :mod:`sam2_ros.tracking.threads`),
+    """The node's CPU over its phases, by thread role (see :mod:`sam2_ros.runtime.threads`),
     in cores (1.0: one core busy), and in total."""
     wall = sum(p["wall_s"] for p in phases)
     cores = {role: sum(p["node_cpu_s"].get(role, 0.0) for p in phases) / wall for role in ROLES}
@@ -77,7 +77,12 @@ def bench_node(
     ``--onnx-dir`` runs on an export of the checkpoint made here first."""
     if args.backend != "torch" and args.onnx_dir is None:
         args = argparse.Namespace(**{**vars(args), "onnx_dir": workdir / "onnx"})
-        export_onnx(args.onnx_dir, args.model_cfg, checkpoint, args.image_size)
+        export_onnx(
+            args.onnx_dir,
+            model_cfg=args.model_cfg,
+            checkpoint=checkpoint,
+            image_size=args.image_size,
+        )
     engine = EngineAlone(
         engine_settings(
             args.model_cfg,

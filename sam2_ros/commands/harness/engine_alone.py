@@ -64,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scene = SyntheticScene(settings["width"], settings["height"])
     frames = [scene.frame(index) for index in range(SCENE_FRAMES)]
     predictor = StreamingPredictor(
-        settings["model_cfg"],
-        settings["checkpoint"],
-        settings["device"],
-        settings["image_size"] or None,
+        model_cfg=settings["model_cfg"],
+        checkpoint=settings["checkpoint"],
+        device=settings["device"],
+        image_size=settings["image_size"] or None,
         allow_random_weights=settings["checkpoint"] is None,
         max_objects=max(settings["objects"], 1),
         precision=settings["precision"],

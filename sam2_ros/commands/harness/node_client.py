@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from sam2_ros.paths import fastdds_profile
-from sam2_ros.process_stats import rss_bytes
+from sam2_ros.runtime.process_stats import rss_bytes
 
 TIMEOUT_S = 60.0
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from pathlib import Path
 
 import pytest
 
+from sam2_ros.parameters.declarations import PARAMETERS, ParameterError
+from sam2_ros.parameters.node_params import NodeParams, parse
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings
-from sam2_ros.tracking.parameters import PARAMETERS, ParameterError, parse
 
 
 def _values(**overrides):
@@ -147,3 +151,21 @@ def test_backend_parameters():
     )
     assert (params.backend, params.precision, params.openvino_device) == ("openvino", "bf16", "GPU")
     assert parse(_values()).backend == "torch"
+
+
+def test_node_params_holds_every_parameter_with_its_type():
+    """``NodeParams`` is a dataclass written out: a field per undotted parameter, each with a
+    type (none ``Any``), and the values parse gives have those types."""
+    fields = {field.name: field.type for field in dataclasses.fields(NodeParams)}
+    undotted = [p.attribute for p in PARAMETERS if p.attribute]
+    assert set(undotted) <= set(fields)
+    assert not [name for name, kind in fields.items() if "Any" in str(kind)]
+    hints = typing.get_type_hints(NodeParams)
+    params = parse(_values(checkpoint="/tmp/weights.pt", image_size=256))
+    for name in undotted:
+        origin = typing.get_origin(hints[name]) or hints[name]
+        kinds = typing.get_args(hints[name]) if origin is types.UnionType else (origin,)
+        assert isinstance(getattr(params, name), kinds), name
+    settings = params.engine_settings()
+    assert settings.checkpoint == Path("/tmp/weights.pt") and settings.image_size == 256
+    assert settings.history_frames == params.prompt_history_frames

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from sam2_ros.process_stats import ThreadTime
-from sam2_ros.tracking.worker import THREAD_NAME
+from sam2_ros.runtime.process_stats import ThreadTime
+from sam2_ros.runtime.worker import THREAD_NAME
 
 #: Native name of the executor's pool threads (services, lifecycle transitions, timers).
 EXECUTOR_THREAD_NAME = "ros_executor"

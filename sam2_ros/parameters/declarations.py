@@ -1,35 +1,23 @@
-"""The node's parameters as plain data: one declaration per parameter (name, default and so
-type, description, accepted values, how the node holds it), from which the node declares them
-(:mod:`sam2_ros.node.params`, with ROS ranges), checks their values and builds
-:class:`NodeParams`; rules between parameters, and the engine's own rules, are checked in
-:func:`parse`."""
+"""One declaration per node parameter (name, default and so type, description, accepted values,
+how :class:`~sam2_ros.parameters.node_params.NodeParams` holds it), from which the node declares
+them (:mod:`sam2_ros.node.params`), checks each value and builds ``NodeParams``
+(:func:`~sam2_ros.parameters.node_params.parse`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.engine.checkpoint import CHECKPOINT_FOR_CONFIG
 from sam2_ros.engine.compiled import COMPILE_MODES
 from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
-from sam2_ros.engine.model import (
-    BACKENDS,
-    IMAGE_SIZE_RULE,
-    ModelConfigError,
-    validate_backend,
-    validate_image_size,
-)
+from sam2_ros.engine.model import BACKENDS
 from sam2_ros.engine.precision import PRECISIONS
-from sam2_ros.engine.samurai import SamuraiSettings, SamuraiSettingsError
-from sam2_ros.paths import model_dir
+from sam2_ros.engine.settings import DEFAULT_MODEL_CFG
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings
-from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 
 AUTO = "auto"
 RELIABILITY_MODES = (AUTO, "reliable", "best_effort")
@@ -64,7 +52,7 @@ class Parameter:
     """One node parameter. Its type is its default's (an int is accepted for a float; a list's
     elements have the first default element's type); ``minimum``/``maximum`` bound it inclusively,
     ``above`` exclusively; ``choices`` lists its values; ``convert`` turns the checked value into
-    what :class:`NodeParams` holds. A dotted name (``samurai.x``) is grouped, not an attribute."""
+    what ``NodeParams`` holds. A dotted name (``samurai.x``) is grouped, not an attribute."""
 
     name: str
     default: Any
@@ -77,7 +65,7 @@ class Parameter:
 
     @property
     def attribute(self) -> str | None:
-        """Its name on :class:`NodeParams` (None for a dotted name)."""
+        """Its name on ``NodeParams`` (None for a dotted name)."""
         return None if "." in self.name else self.name
 
     def check(self, value: Any) -> Any:
@@ -507,216 +495,3 @@ PARAMETERS: tuple[Parameter, ...] = (
 )
 #: The declarations by name.
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    """Where one camera's inputs come from."""
-
-    name: str
-    image_topic: str
-    camera_info_topic: str  # '' = none
-    click_topics: tuple[str, ...]  # () = none
-    depth_topic: str  # '' = none
-    detection_topic: str  # '' = none
-
-    @property
-    def compressed(self) -> bool:
-        """Whether the image topic carries sensor_msgs/CompressedImage."""
-        return self.image_topic.rstrip("/").endswith("/compressed")
-
-
-#: Every parameter, validated: one attribute per undotted parameter (converted as declared), plus
-#: what is derived from several: ``cameras``, ``checkpoint`` (resolved), ``samurai`` (the
-#: ``samurai.*`` settings to pass, empty with memory_selection sam2), ``detection`` and
-#: ``duplicates``.
-NodeParams = dataclasses.make_dataclass(
-    "NodeParams",
-    [(p.attribute, Any) for p in PARAMETERS if p.attribute and p.attribute != "checkpoint"]
-    + [
-        ("checkpoint", Path | None),
-        ("cameras", tuple[CameraConfig, ...]),
-        ("samurai", dict[str, float]),
-        ("detection", AssociationSettings),
-        ("duplicates", DuplicateSettings),
-    ],
-    frozen=True,
-)
-NodeParams.__module__ = __name__
-
-
-def _checked(values: dict[str, Any]) -> dict[str, Any]:
-    """Each value checked against its declaration."""
-    return {parameter.name: parameter.check(values[parameter.name]) for parameter in PARAMETERS}
-
-
-def image_topic_base(image_topic: str) -> str:
-    """The raw topic of a transport topic (``/cam/image/compressed`` -> ``/cam/image``)."""
-    topic = image_topic.rstrip("/")
-    return topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
-
-
-def mouse_topics(base_topic: str) -> tuple[str, str]:
-    """Where rqt_image_view publishes clicks on an image: ``<topic>_mouse_left`` while it shows
-    the raw transport, ``<topic>/compressed_mouse_left`` while it shows the compressed one (its
-    mouse topic is the subscribed transport topic plus ``_mouse_left``)."""
-    return f"{base_topic}_mouse_left", f"{base_topic}/compressed_mouse_left"
-
-
-def _per_camera(name: str, values: list[str], count: int) -> list[str]:
-    """One value per camera; a single default value (``auto``, or ``''`` for depth and
-    detections) is every camera's."""
-    default = BY_NAME[name].default
-    if values == default:
-        return default * count
-    if len(values) != count:
-        raise ParameterError(
-            f"{name} has {len(values)} entries but there are {count} cameras: give one per camera "
-            f"(or {default})"
-        )
-    return values
-
-
-def parse(values: dict[str, Any]) -> NodeParams:
-    """Validate raw parameter values (as read from the node) into :class:`NodeParams`."""
-    values = _checked(values)
-    image_size = values["image_size"]
-    if image_size:
-        try:
-            validate_image_size(image_size)
-        except ModelConfigError as err:
-            raise ParameterError(f"image_size {image_size} must be 0 or {IMAGE_SIZE_RULE}") from err
-    depth_range = values["depth_range"]
-    if len(depth_range) != 2 or not 0.0 <= depth_range[0] < depth_range[1]:
-        raise ParameterError(
-            f"depth_range {list(depth_range)} must be [min, max] with 0 <= min < max"
-        )
-    store = ObjectStore(str(values["objects_dir"]))
-    for name in ("load_objects_on_activate", "save_objects_on_deactivate"):
-        if values[name]:
-            try:
-                store.path(values[name], "camera")
-            except ObjectNameError as err:
-                raise ParameterError(f"{name}: {err}") from err
-    try:
-        validate_backend(
-            values["backend"], values["onnx_dir"], values["precision"], values["compile"]
-        )
-    except ModelConfigError as err:
-        raise ParameterError(str(err)) from err
-    model_cfg = values["model_cfg"]
-    selection = values["memory_selection"]
-    return NodeParams(
-        **{
-            p.attribute: p.convert(values[p.name]) if p.convert else values[p.name]
-            for p in PARAMETERS
-            if p.attribute and p.attribute != "checkpoint"
-        },
-        checkpoint=resolve_checkpoint(values["checkpoint"], model_cfg),
-        cameras=camera_configs(values),
-        samurai=samurai_settings(values, model_cfg) if selection == "samurai" else {},
-        detection=association_settings(values),
-        duplicates=duplicate_settings(values),
-    )
-
-
-def camera_configs(values: dict[str, Any]) -> tuple[CameraConfig, ...]:
-    """Each camera's topics, from the per-camera lists (checked values)."""
-    names, topics = list(values["camera_names"]), list(values["image_topics"])
-    if not names or len(names) != len(topics):
-        raise ParameterError(
-            f"camera_names ({len(names)}) and image_topics ({len(topics)}) must be non-empty "
-            "and of equal length"
-        )
-    if len(set(names)) != len(names) or not all(n and n.replace("_", "").isalnum() for n in names):
-        raise ParameterError(
-            f"camera_names {names} must be unique and made of letters, digits and '_'"
-        )
-    if not all(t.startswith("/") or t[:1].isalpha() for t in topics):
-        raise ParameterError(f"image_topics {topics} must be valid topic names")
-    infos = _per_camera("camera_info_topics", list(values["camera_info_topics"]), len(names))
-    clicks = _per_camera("click_topics", list(values["click_topics"]), len(names))
-    depths = _per_camera("depth_topics", list(values["depth_topics"]), len(names))
-    detections = _per_camera("detection_topics", list(values["detection_topics"]), len(names))
-    return tuple(
-        CameraConfig(
-            name=name,
-            image_topic=topic,
-            camera_info_topic=(
-                image_topic_base(topic).rsplit("/", 1)[0] + "/camera_info" if info == AUTO else info
-            ),
-            click_topics=(
-                mouse_topics(image_topic_base(topic)) if click == AUTO else (click,) * bool(click)
-            ),
-            depth_topic=depth,
-            detection_topic=detection,
-        )
-        for name, topic, info, click, depth, detection in zip(
-            names, topics, infos, clicks, depths, detections, strict=True
-        )
-    )
-
-
-def association_settings(values: dict[str, Any]) -> AssociationSettings:
-    """The ``detection_*`` parameters (and ``max_objects``), validated (also the bag tool's
-    flags of the same names)."""
-    names = [n for n in BY_NAME if n.startswith("detection_") and n != "detection_topics"]
-    checked = {name: BY_NAME[name].check(values[name]) for name in [*names, "max_objects"]}
-    hits, window = checked["detection_confirm_hits"], checked["detection_confirm_window"]
-    if not 1 <= hits <= window:
-        raise ParameterError(
-            "detection_confirm_hits must be >= 1 and at most detection_confirm_window, got "
-            f"{hits} of {window}"
-        )
-    return AssociationSettings(
-        min_score=float(checked["detection_min_score"]),
-        classes=frozenset(c for c in checked["detection_classes"] if c),
-        match_iou=float(checked["detection_match_iou"]),
-        recondition_iou=float(checked["detection_recondition_iou"]),
-        recondition_frames=checked["detection_recondition_frames"],
-        forget_after=checked["detection_forget_after"],
-        max_objects=checked["max_objects"],
-        confirm_hits=hits,
-        confirm_window=window,
-        match_on=checked["detection_match_on"],
-    )
-
-
-def samurai_settings(values: dict[str, Any], model_cfg: str) -> dict[str, float]:
-    """The ``samurai.*`` parameters by SAMURAI's names (a negative ``kf_score_weight`` left out:
-    SAMURAI's for the model), validated."""
-    settings = {
-        name.removeprefix("samurai."): value
-        for name, value in values.items()
-        if name.startswith("samurai.")
-    }
-    if settings["kf_score_weight"] < 0:
-        del settings["kf_score_weight"]
-    try:
-        SamuraiSettings.for_model(model_cfg, settings)
-    except SamuraiSettingsError as err:
-        raise ParameterError(f"samurai.{err}") from err
-    return settings
-
-
-def duplicate_settings(values: dict[str, Any]) -> DuplicateSettings:
-    """The ``duplicate_*`` parameters, validated (also the bag tool's flags)."""
-    iou, frames = (BY_NAME[n].check(values[n]) for n in ("duplicate_iou", "duplicate_frames"))
-    return DuplicateSettings(float(iou), frames)
-
-
-def resolve_checkpoint(checkpoint: str, model_cfg: str) -> Path | None:
-    """The given path, or the official file for ``model_cfg`` in the package's model/ folder
-    when it exists there; None when there is none."""
-    if checkpoint:
-        return Path(checkpoint).expanduser()
-    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg)
-    if folder is not None and name is not None and (folder / name).is_file():
-        return folder / name
-    return None
-
-
-def expected_checkpoint(model_cfg: str) -> str:
-    """Where the node looks for a checkpoint by default (for error messages)."""
-    folder, name = model_dir(), CHECKPOINT_FOR_CONFIG.get(model_cfg, "<checkpoint for model_cfg>")
-    return str((folder or Path("model")) / name)

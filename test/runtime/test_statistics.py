@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sam2_ros.runtime.statistics import CameraStatistics
 from sam2_ros.tracking.detections import DetectionOutcome
-from sam2_ros.tracking.statistics import CameraStatistics
 
 
 def test_frames_and_problems_are_counted():

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sam2_ros.tracking.worker import TrackingWorker, WorkerStoppedError
+from sam2_ros.runtime.worker import TrackingWorker, WorkerStoppedError
 
 
 def _worker(drop_frames: bool, handled: list, gate: threading.Event | None = None):

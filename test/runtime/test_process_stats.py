@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import threading
 
-from sam2_ros.process_stats import ThreadCpuMeter, rss_bytes, set_native_thread_name, thread_times
+from sam2_ros.runtime.process_stats import (
+    ThreadCpuMeter,
+    rss_bytes,
+    set_native_thread_name,
+    thread_times,
+)
 
 
 def test_a_named_thread_shows_its_name_and_cpu_by_role():

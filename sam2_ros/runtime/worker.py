@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sam2_ros.process_stats import set_native_thread_name
+from sam2_ros.runtime.process_stats import set_native_thread_name
 
 T = TypeVar("T")
 

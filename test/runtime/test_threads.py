@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sam2_ros.process_stats import ThreadTime
-from sam2_ros.tracking.threads import EXECUTOR_THREAD_NAME, thread_role
-from sam2_ros.tracking.worker import THREAD_NAME
+from sam2_ros.runtime.process_stats import ThreadTime
+from sam2_ros.runtime.threads import EXECUTOR_THREAD_NAME, thread_role
+from sam2_ros.runtime.worker import THREAD_NAME
 
 
 def test_threads_are_told_apart_by_name_and_the_main_thread_by_id():

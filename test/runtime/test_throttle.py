@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sam2_ros.tracking.throttle import ProblemThrottle
+from sam2_ros.runtime.throttle import ProblemThrottle
 
 
 def test_a_kind_of_problem_is_logged_once_per_period():
