@@ -1,5 +1,6 @@
-"""The package's layers: pure parts import nothing of ROS, and imports run one way (pure parts <-
-ROS messages <- the node <- the commands)."""
+"""The package's layers: pure parts import nothing of ROS, imports run one way (pure parts <-
+ROS messages <- the node <- the commands), and no two modules import each other, directly or
+through others, at module level or inside a function."""
 
 from __future__ import annotations
 
@@ -125,3 +126,74 @@ def test_imports_run_one_way():
         if bad := _package_imports(file) - ALLOWED[part] - {part}:
             upward[module] = sorted(bad)
     assert not upward, f"imports from a higher layer: {upward}"
+
+
+def import_graph(root: Path, package: str = "sam2_ros") -> dict[str, set[str]]:
+    """Each module of ``package`` under ``root`` -> the package's modules it imports, wherever
+    the import stands (module level or inside a function); ``from a.b import c`` imports
+    ``a.b.c`` when that is a module, else ``a.b``."""
+    modules = {}
+    for file in sorted((root / package).rglob("*.py")):
+        parts = file.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
+
+    def module_of(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, file in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {module_of(f"{node.module}.{a.name}") for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {module_of(a.name) for a in node.names}
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other (strongly connected, more than one)."""
+    order, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_no_modules_import_each_other():
+    graph = import_graph(REPO_ROOT)
+    assert "sam2_ros.tracking.camera_session" in graph["sam2_ros.node.camera_pipeline"]
+    assert not import_cycles(graph), "modules that import each other"
+
+
+def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
+    package = tmp_path / "sam2_ros"
+    (package / "part").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "part" / "__init__.py").write_text("")
+    (package / "part" / "a.py").write_text("from sam2_ros.part.b import run\n")
+    (package / "part" / "b.py").write_text("def run():\n    from sam2_ros.part import a\n")
+    (package / "part" / "c.py").write_text("import sam2_ros.part.a\n")
+    assert import_cycles(import_graph(tmp_path)) == [["sam2_ros.part.a", "sam2_ros.part.b"]]

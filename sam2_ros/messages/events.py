@@ -9,7 +9,7 @@ from typing import Any
 from geometry_msgs.msg import Point32
 
 from sam2_ros.msg import TrackingEvent, TrackingSession
-from sam2_ros.tracking.camera_session import SessionEvent
+from sam2_ros.tracking.camera_session import EventKind, EventSource, SessionEvent
 from sam2_ros.tracking.frame_stamps import stamp_ns
 
 
@@ -23,8 +23,8 @@ def to_event_msg(event: SessionEvent, camera_name: str, sequence: int) -> Tracki
     msg = TrackingEvent(
         camera_name=camera_name,
         sequence=sequence,
-        kind=event.kind,
-        source=event.source,
+        kind=event.kind.value,
+        source=event.source.value,
         before_output=event.before_output,
         object_id=event.object_id,
         points=[Point32(x=float(x), y=float(y), z=0.0) for x, y in event.points],
@@ -43,8 +43,8 @@ def to_event_msg(event: SessionEvent, camera_name: str, sequence: int) -> Tracki
 def from_event_msg(msg: Any) -> SessionEvent:
     """The event of a message (as recorded: rclpy's or rosbags' deserialised form)."""
     return SessionEvent(
-        kind=str(msg.kind),
-        source=str(msg.source),
+        kind=EventKind(str(msg.kind)),
+        source=EventSource(str(msg.source)),
         applied_after=stamp_ns(msg.header.stamp),
         before_output=bool(msg.before_output),
         landed_on=stamp_ns(msg.landed_on),

@@ -30,6 +30,7 @@ from sam2_ros.node.input_qos import (
 )
 from sam2_ros.parameters.node_params import CameraConfig, NodeParams
 from sam2_ros.topics import mouse_topics
+from sam2_ros.tracking.camera_session import EventSource
 
 #: rqt_image_view and rviz2 publish clicks reliably (rclcpp's default QoS).
 CLICK_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -206,10 +207,10 @@ class CameraInputs:
             if config.depth_topic and on_depth is not None
             else None
         )
-        clicks = [(topic, "image click") for topic in config.click_topics]
+        clicks = [(topic, EventSource.IMAGE_CLICK) for topic in config.click_topics]
         if params.overlay_clicks:
             overlay = mouse_topics(f"~/{config.name}/overlay")
-            clicks += [(topic, "overlay click") for topic in overlay]
+            clicks += [(topic, EventSource.OVERLAY_CLICK) for topic in overlay]
         for topic, source in clicks:
             self._listen(
                 Point,

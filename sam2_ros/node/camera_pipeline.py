@@ -1,21 +1,19 @@
 """One camera of the node: the ROS adapter around its :class:`CameraSession` (inputs, output
-publishers, clicks waiting for their frame, statistics).
+publishers, statistics, logs).
 
 The node builds one :class:`CameraPipeline` per configured camera. Subscription callbacks only hand
-work on (frames to the tracking worker, clicks to a queue the worker drains); everything that
-touches the session runs on the tracking thread: :meth:`CameraPipeline.process` takes a frame
-through decode -> the session's step (track, publish, then the clicks and detections due on it),
-:meth:`CameraPipeline.prompt` applies a prompt to a tracked frame named by its stamp. Every change
-to the objects is published on ``~/<camera>/events``.
+work on (frames to the tracking worker, clicks and detections to the session's queues, drained on
+the tracking thread); everything that changes the session runs on the tracking thread:
+:meth:`CameraPipeline.process` decodes a frame and runs the session's step (track, publish, then
+the clicks and detections due on it), :meth:`CameraPipeline.prompt` applies a prompt to a tracked
+frame named by its stamp. Every change to the objects is published on ``~/<camera>/events``.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,7 @@ from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from sam2_ros.engine import PromptError, PromptResult, Sam2Model, TrackResult
-from sam2_ros.engine.objects_file import SavedObjects
+from sam2_ros.engine import PromptError, PromptResult, Sam2Model, StreamingPredictor, TrackResult
 from sam2_ros.messages.detections import to_detection_array
 from sam2_ros.messages.events import to_event_msg
 from sam2_ros.messages.images import (
@@ -46,8 +43,9 @@ from sam2_ros.overlay import draw_overlay
 from sam2_ros.parameters.node_params import CameraConfig, NodeParams
 from sam2_ros.runtime.statistics import CameraStatistics
 from sam2_ros.runtime.worker import WorkerStoppedError
-from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
-from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_ns, stamp_text
+from sam2_ros.tracking.camera_session import CameraSession, EventSource, SessionEvent
+from sam2_ros.tracking.clicks import ClickOutcome
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, stamp_ns, stamp_text
 
 #: Logs a problem once per period: (message, is_error).
 ProblemLog = Callable[[str, bool], None]
@@ -72,16 +70,6 @@ class CameraOutputs:
         self.detections = publishers.create(Detection2DArray, "detections")
 
 
-@dataclass(frozen=True)
-class Click:
-    """A click waiting to start an object on the frame the user saw (stamp None: newest)."""
-
-    x: float
-    y: float
-    source: str
-    seen_stamp: int | None
-
-
 class CameraPipeline:
     """Everything one camera needs: inputs, predictor, prompts, publishers, statistics."""
 
@@ -94,7 +82,6 @@ class CameraPipeline:
         log_problem: ProblemLog,
     ) -> None:
         self.config = config
-        self.predictor = camera_predictor(params, model)
         self.stats = CameraStatistics()
         self.camera_info: CameraInfo | None = None
         self._node = node
@@ -110,12 +97,13 @@ class CameraPipeline:
             else None
         )
         self.session = CameraSession(
-            self.predictor,
+            StreamingPredictor(params.engine_settings(), model=model),
             params.detection if config.detection_topic else None,
             params.duplicates,
             on_event=self._publish_event,
             on_outcome=self.detector.report if self.detector is not None else None,
             on_duplicate=self.detector.duplicate if self.detector is not None else None,
+            on_click=self._report_click,
         )
         self.depth = (
             CameraDepth(
@@ -133,20 +121,8 @@ class CameraPipeline:
         self._inputs: CameraInputs | None = None
         self._submit_frame: Callable[[str, Any], None] | None = None
         self._submit_command: Callable[[Callable[[], Any]], Any] | None = None
-        self._clicks: list[Click] = []
-        self._clicks_lock = threading.Lock()
         self._received_stamp: int | None = None  # newest frame received from the camera
         self._overlay_stamp: int | None = None  # newest overlay published
-
-    @property
-    def labels(self) -> dict[int, str]:
-        """The objects' labels (the session's)."""
-        return self.session.labels
-
-    @property
-    def tracked(self) -> TrackedFrames:
-        """The tracked frames' stamps (the session's)."""
-        return self.session.tracked
 
     @property
     def name(self) -> str:
@@ -182,8 +158,7 @@ class CameraPipeline:
         if self._inputs is not None:
             self._inputs.destroy()
             self._inputs = None
-        with self._clicks_lock:
-            self._clicks.clear()
+        self.session.drop_clicks()
         if self.depth is not None:
             self.depth.forget()
         self.camera_info = self._received_stamp = self._overlay_stamp = None
@@ -197,16 +172,14 @@ class CameraPipeline:
         if self._inputs is not None:
             self._inputs.check()
 
-    def forget(self, source: str = "lifecycle") -> None:
+    def forget(self, source: EventSource = EventSource.LIFECYCLE) -> None:
         """Forget every object, memory, tracked frame and waiting detection and click (tracking
         thread, or inactive)."""
         self.session.forget(source)
-        with self._clicks_lock:
-            self._clicks.clear()
 
     def remove_object(self, object_id: int) -> None:
         """Stop tracking an object (tracking thread)."""
-        self.session.remove(object_id, "service")
+        self.session.remove(object_id, EventSource.SERVICE)
 
     @property
     def published_ids(self) -> list[int]:
@@ -226,16 +199,16 @@ class CameraPipeline:
 
     def save_objects(self, path: Path) -> list[int]:
         """Write the published objects (memories, ids, labels) to ``path``; their ids."""
-        ids = self.published_ids
-        self.predictor.save_objects(path, self.labels, object_ids=ids)
-        return ids
+        return self.session.save(path)
 
-    def restore_objects(self, saved: SavedObjects, source: str, path: Path) -> list[int]:
-        """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
-        the next frame on (earlier frames can no longer be prompted); their ids."""
-        with self._clicks_lock:
-            self._clicks.clear()
-        return self.session.restore(saved, source, str(path))
+    def read_objects(self, path: Path) -> Any:
+        """Read and check a saved objects file for this camera (nothing changes yet)."""
+        return self.session.read_objects(path)
+
+    def restore_objects(self, saved: Any, path: Path) -> list[int]:
+        """Track the objects of :meth:`read_objects` instead of the current ones, from the next
+        frame on (earlier frames can no longer be prompted); their ids."""
+        return self.session.restore(saved, EventSource.OBJECTS_FILE, str(path))
 
     # ---- inputs (executor threads) --------------------------------------------------------------
 
@@ -275,52 +248,34 @@ class CameraPipeline:
         self.stats.set_input_problem(message)
         self._log_problem(f"camera {self.name}: {message}", False)
 
-    def click(self, x: float, y: float, source: str) -> None:
+    def click(self, x: float, y: float, source: EventSource) -> None:
         """Start an object at a pixel of the frame the user saw when clicking: on the image, the
         newest frame received; on the overlay, the newest overlay published; from rviz, the
         newest frame tracked. Applied between frames; the outcome is logged."""
         seen = {
-            "image click": self._received_stamp,
-            "overlay click": self._overlay_stamp,
-        }.get(source, self.tracked.newest_stamp())
-        with self._clicks_lock:
-            self._clicks.append(Click(x, y, source, seen))
-        self._run_soon(self.apply_due_clicks)
+            EventSource.IMAGE_CLICK: self._received_stamp,
+            EventSource.OVERLAY_CLICK: self._overlay_stamp,
+        }.get(source, self.session.tracked.newest_stamp())
+        self.session.click(x, y, source, seen)
+        self._run_soon(self.session.apply_due_clicks)
 
     # ---- tracking thread ------------------------------------------------------------------------
 
-    def apply_due_clicks(self) -> None:
-        """Apply the waiting clicks whose frame was tracked (or skipped for a newer one)."""
-        newest = self.tracked.newest_stamp()
-
-        def due(click: Click) -> bool:  # a frame received but still waiting holds its clicks
-            return newest is None or click.seen_stamp is None or click.seen_stamp <= newest
-
-        with self._clicks_lock:
-            ready = [c for c in self._clicks if due(c)]
-            self._clicks = [c for c in self._clicks if not due(c)]
-        for click in ready:
-            self._apply_click(click)
-
-    def _apply_click(self, click: Click) -> None:
-        where = f"{click.source} on {self.name} at ({click.x:.0f}, {click.y:.0f})"
-        frame_index = self.tracked.at_or_before(click.seen_stamp)
-        try:
-            answer, stamp = self.prompt(
-                None, [(click.x, click.y)], [1], None, "", frame_index, click.source
-            )
-        except PromptError as err:
-            self._node.get_logger().warning(f"{where} refused: {err}")
+    def _report_click(self, outcome: ClickOutcome) -> None:
+        click = outcome.click
+        where = f"{click.source.value} on {self.name} at ({click.x:.0f}, {click.y:.0f})"
+        if outcome.answer is None:
+            self._node.get_logger().warning(f"{where} refused: {outcome.refused}")
             return
         self._node.get_logger().info(
-            f"{where}: object {answer.object_id} on the frame stamped {stamp_text(stamp)} "
-            f"(score {answer.score:.3f})"
+            f"{where}: object {outcome.answer.object_id} on the frame stamped "
+            f"{stamp_text(outcome.stamp)} (score {outcome.answer.score:.3f})"
         )
 
     def frame_for_stamp(self, stamp: int) -> int:
         """The engine frame index of the tracked frame with that stamp (or nearest)."""
         try:
-            return self.tracked.find(stamp)
+            return self.session.tracked.find(stamp)
         except StampNotHeldError as err:
             raise PromptError(f"camera {self.name}: {err}") from err
 
@@ -332,7 +287,7 @@ class CameraPipeline:
         box: list[float] | None,
         label: str,
         frame_index: int | None,
-        source: str = "service",
+        source: EventSource = EventSource.SERVICE,
     ) -> tuple[PromptResult, int]:
         """Add or refine an object on a tracked frame (None: the newest); the engine's answer and
         the stamp of the frame it landed on."""
@@ -341,28 +296,15 @@ class CameraPipeline:
     def process(self, image: SerializedImage, skipped: int) -> None:
         """Decode, track and publish one frame (``skipped``: newer frames replaced it since the
         last one), then apply the clicks and detections made on it."""
-        applied = False
-
-        def due() -> None:
-            nonlocal applied
-            applied = True
-            self.apply_due_clicks()
-
-        try:
-            self._track_and_publish(image.message(), skipped, due)
-        finally:
-            if not applied:
-                due()
-                self.session.apply_detections()
-
-    def _track_and_publish(self, message: Any, skipped: int, due: Callable[[], None]) -> None:
         stats = self.stats
         stats.record_skipped(skipped)
+        message = image.message()
         try:
             rgb = message_to_rgb(message)
         except ImageConversionError as err:
             stats.record_bad_frame()
             self._log_problem(f"camera {self.name}: dropped a frame: {err}", True)
+            self.session.frame_lost()
             return
         started = time.perf_counter()
         engine_s = 0.0
@@ -374,7 +316,7 @@ class CameraPipeline:
         def output(result: TrackResult) -> None:
             self._publish(message.header, rgb, result)
             if self.depth is not None:
-                self.depth.publish(message.header, result, self.labels, self.camera_info)
+                self.depth.publish(message.header, result, self.session.labels, self.camera_info)
             clock = self._node.get_clock()
             latency = clock.now() - rclpy.time.Time.from_msg(
                 message.header.stamp, clock_type=clock.clock_type
@@ -383,29 +325,27 @@ class CameraPipeline:
                 latency.nanoseconds * 1e-9,
                 engine_s,
                 len(result.object_ids),
-                self.predictor.memory_bytes(),
+                self.session.memory_bytes(),
             )
 
-        self.session.step(
-            rgb, stamp_ns(message.header.stamp), output, due, output_first=True, tracked=tracked
-        )
+        self.session.step(rgb, stamp_ns(message.header.stamp), output, tracked=tracked)
 
     def _publish(self, header: Any, rgb: Any, result: Any) -> None:
         params, out = self._params, self._outputs
         messages = to_tracking_msgs(
-            header, self.name, result, self.labels, params.occlusion_threshold
+            header, self.name, result, self.session.labels, params.occlusion_threshold
         )
         out.masks.publish(messages["masks"])
         out.occlusion.publish(messages["occlusion"])
         out.pointers.publish(messages["object_pointers"])
         if out.detections.get_subscription_count():
-            out.detections.publish(to_detection_array(header, result, self.labels))
+            out.detections.publish(to_detection_array(header, result, self.session.labels))
         if params.publish_label_image and out.label_image.get_subscription_count():
             out.label_image.publish(to_label_image_msg(header, result))
         raw = out.overlay.get_subscription_count()
         compressed = out.overlay_compressed.get_subscription_count()
         if params.publish_overlay and (raw or compressed):
-            overlay = draw_overlay(rgb, result, self.labels, params.occlusion_threshold)
+            overlay = draw_overlay(rgb, result, self.session.labels, params.occlusion_threshold)
             if raw:
                 out.overlay.publish(array_to_image_msg(overlay, "bgr8", header))
             if compressed:

@@ -45,13 +45,13 @@ class ObjectFiles:
         """Read every camera's file first, then restore them all (all or nothing)."""
         store = ObjectStore(self._objects_dir())
         files = [
-            (c, path, c.predictor.read_objects(path))
+            (c, path, c.read_objects(path))
             for c, path in ((c, store.path(name, c.name)) for c in cameras)
         ]
         return [
             object_id
             for camera, path, saved in files
-            for object_id in camera.restore_objects(saved, "objects file", path)
+            for object_id in camera.restore_objects(saved, path)
         ]
 
     def load_on_activate(self, cameras: Iterable[CameraPipeline], name: str) -> None:
@@ -63,8 +63,7 @@ class ObjectFiles:
                 self.logger.warning(f"camera {camera.name}: no saved objects at {path}")
                 continue
             try:
-                saved = camera.predictor.read_objects(path)
-                ids = camera.restore_objects(saved, "objects file", path)
+                ids = camera.restore_objects(camera.read_objects(path), path)
             except ObjectsFileError as err:
                 self.logger.error(f"camera {camera.name}: saved objects not loaded: {err}")
                 continue

@@ -14,6 +14,7 @@ from rclpy.lifecycle import LifecycleNode
 from sam2_ros.geometry.projection import project_to_pixel
 from sam2_ros.node.camera_inputs import CLICK_MISMATCH_FIX, CLICK_QOS, describe_mismatch, subscribe
 from sam2_ros.node.camera_pipeline import CameraPipeline
+from sam2_ros.tracking.camera_session import EventSource
 
 try:  # a ROS 2 install has tf2; without it rviz clicks must be in the camera's frame
     from tf2_geometry_msgs import do_transform_point
@@ -79,7 +80,7 @@ class RvizClicks:
                     f"outside its {info.width}x{info.height} image"
                 )
                 continue
-            camera.click(pixel[0], pixel[1], "rviz click")
+            camera.click(pixel[0], pixel[1], EventSource.RVIZ_CLICK)
 
     def _on_qos_mismatch(self, subscription: Any) -> None:
         self._log_problem(describe_mismatch(self._node, subscription, CLICK_MISMATCH_FIX), False)

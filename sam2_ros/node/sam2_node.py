@@ -43,6 +43,7 @@ from sam2_ros.runtime.process_stats import ThreadCpuMeter, rss_bytes
 from sam2_ros.runtime.threads import thread_role
 from sam2_ros.runtime.throttle import ProblemThrottle
 from sam2_ros.runtime.worker import TrackingWorker
+from sam2_ros.tracking.camera_session import EventSource
 
 NODE_NAME = "sam2"
 LOG_THROTTLE_S = 5.0
@@ -74,7 +75,11 @@ class Sam2Node(LifecycleNode):
         )
         access = CameraAccess(self, lambda: self._cameras, lambda: self._worker)
         self._prompts = PromptServices(
-            self, access, lambda: self._forget_objects("service"), self._log_problem, service_group
+            self,
+            access,
+            lambda: self._forget_objects(EventSource.SERVICE),
+            self._log_problem,
+            service_group,
         )
         self._object_files = ObjectFiles(
             self, access, lambda: self._params.objects_dir, service_group
@@ -123,7 +128,7 @@ class Sam2Node(LifecycleNode):
         self.get_logger().info(
             f"configured: {params.model_cfg} on {model.device} at {model.image_size} px in "
             f"{model.precision} ({model.precision_reason}), backend {model.describe_backend()}, "
-            f"memory selection {next(iter(self._cameras.values())).predictor.selection}, "
+            f"memory selection {next(iter(self._cameras.values())).session.selection}, "
             "checkpoint "
             f"{params.checkpoint or 'none'}, cameras {[c.name for c in params.cameras]}"
         )
@@ -243,7 +248,7 @@ class Sam2Node(LifecycleNode):
         for camera in self._cameras.values():
             camera.check_inputs()
 
-    def _forget_objects(self, source: str = "lifecycle") -> None:
+    def _forget_objects(self, source: EventSource = EventSource.LIFECYCLE) -> None:
         for camera in self._cameras.values():
             camera.forget(source)
 

@@ -5,14 +5,18 @@ The node (:mod:`sam2_ros.node.camera_pipeline`), the bag tool and its replay, an
 scenario all run a camera through :meth:`CameraSession.step`:
 
 1. track the frame, note its stamp, let the detector's bookkeeping see it (duplicates removed);
-2. the frame's outputs, then the prompts and detections due on it (``output_first``, as the live
-   node publishes a frame and then applies the clicks and detections made on it), or those first
-   and then the outputs (``output_first=False``, the bag tool's prompts file: a prompt shows on
-   its own frame).
+2. the frame's outputs, then what is due on it: the caller's prompts (``due``), the clicks made on
+   it, the detections of it (``output_first``, as the live node publishes a frame and then applies
+   what was made on it), or those first and then the outputs (``output_first=False``, the bag
+   tool's prompts file: a prompt shows on its own frame).
 
-Every change to the tracked objects goes through the session and is reported as a
-:class:`SessionEvent` (what, from where, after which tracked frame, landing on which frame), so
-that a recording of the events replays the session exactly.
+A frame that cannot be tracked still lets what waited for it through (:meth:`CameraSession.step`
+when tracking fails, :meth:`CameraSession.frame_lost` when it could not even be decoded). Clicks
+and detections wait in the session until their frame is tracked. Nothing outside the session
+touches its predictor: every change to the tracked objects goes through the session and is
+reported as a :class:`SessionEvent` (what, from where, after which tracked frame, landing on which
+frame), and :meth:`CameraSession.apply` applies a recorded one, so that a recording of the events
+replays the session exactly.
 """
 
 from __future__ import annotations
@@ -20,27 +24,44 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
-from sam2_ros.engine import PromptResult, Sam2Model, StreamingPredictor, TrackResult
+from sam2_ros.engine import PromptError, PromptResult, TrackResult
 from sam2_ros.tracking.association import AssociationSettings
+from sam2_ros.tracking.clicks import Click, ClickOutcome, WaitingClicks
 from sam2_ros.tracking.detections import DetectedObjects, DetectionMessage, DetectionOutcome
 from sam2_ros.tracking.duplicates import Duplicate, DuplicateSettings
 from sam2_ros.tracking.frame_stamps import TrackedFrames
 
-#: Where a change came from.
-SOURCES = (
-    "service",
-    "image click",
-    "overlay click",
-    "rviz click",
-    "detector",
-    "objects file",
-    "lifecycle",
-    "prompts file",
-)
-#: What a change did.
-KINDS = ("prompt", "remove", "forget", "load", "label", "published")
+
+class EventKind(str, Enum):
+    """What a change did (the ``kind`` of a ``TrackingEvent``)."""
+
+    PROMPT = "prompt"
+    REMOVE = "remove"
+    FORGET = "forget"
+    LOAD = "load"
+    LABEL = "label"  # an object's label changed
+    PUBLISHED = "published"  # which objects are published from now on
+
+
+class EventSource(str, Enum):
+    """Where a change came from (the ``source`` of a ``TrackingEvent``)."""
+
+    SERVICE = "service"
+    IMAGE_CLICK = "image click"
+    OVERLAY_CLICK = "overlay click"
+    RVIZ_CLICK = "rviz click"
+    DETECTOR = "detector"
+    OBJECTS_FILE = "objects file"
+    LIFECYCLE = "lifecycle"
+    PROMPTS_FILE = "prompts file"
+
+
+#: A prompt's ``detail``: it started an object (else it refined or reconditioned one).
+NEW_OBJECT = "new object"
 
 
 @dataclass(frozen=True)
@@ -52,8 +73,8 @@ class SessionEvent:
     duplicate removals); ``landed_on`` the stamp of the frame a prompt was applied to.
     """
 
-    kind: str
-    source: str
+    kind: EventKind
+    source: EventSource
     applied_after: int
     before_output: bool = False
     landed_on: int = 0
@@ -66,21 +87,16 @@ class SessionEvent:
     object_ids: tuple[int, ...] = ()  # a load's objects; the published objects
 
 
-def camera_predictor(params: Any, model: Sam2Model) -> StreamingPredictor:
-    """A camera's predictor over ``model`` with the node's settings (``NodeParams``)."""
-    return StreamingPredictor(params.engine_settings(), model=model)
-
-
 class _DetectorEngine:
     """The predictor as the detector's bookkeeping drives it: its prompts and removals become
     the session's events (source ``detector``)."""
 
-    def __init__(self, session: CameraSession) -> None:
-        self._session = session
+    def __init__(self, predictor: Any, emit: Callable[..., None]) -> None:
+        self._predictor, self._emit = predictor, emit
         self.detail = ""
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._session.predictor, name)
+        return getattr(self._predictor, name)
 
     def add_prompt(
         self,
@@ -90,20 +106,20 @@ class _DetectorEngine:
         box: Sequence[float] | None = None,
         frame_index: int | None = None,
     ) -> PromptResult:
-        answer = self._session.predictor.add_prompt(object_id, points, labels, box, frame_index)
-        self._session.emit(
-            "prompt",
-            "detector",
+        answer = self._predictor.add_prompt(object_id, points, labels, box, frame_index)
+        self._emit(
+            EventKind.PROMPT,
+            EventSource.DETECTOR,
             answer,
             object_id=answer.object_id,
             box=None if box is None else tuple(float(v) for v in box),
-            detail="recondition" if object_id is not None else "new object",
+            detail="recondition" if object_id is not None else NEW_OBJECT,
         )
         return answer
 
     def remove_object(self, object_id: int) -> None:
-        self._session.predictor.remove_object(object_id)
-        self._session.emit("remove", "detector", object_id=object_id, detail=self.detail)
+        self._predictor.remove_object(object_id)
+        self._emit(EventKind.REMOVE, EventSource.DETECTOR, object_id=object_id, detail=self.detail)
 
 
 class CameraSession:
@@ -117,18 +133,21 @@ class CameraSession:
         on_event: Callable[[SessionEvent], None] | None = None,
         on_outcome: Callable[[DetectionOutcome], None] | None = None,
         on_duplicate: Callable[[Duplicate], None] | None = None,
+        on_click: Callable[[ClickOutcome], None] | None = None,
     ) -> None:
-        self.predictor = predictor
+        self._predictor = predictor
         self._on_outcome = on_outcome or (lambda outcome: None)
         self._on_duplicate = on_duplicate or (lambda duplicate: None)
+        self._on_click = on_click or (lambda outcome: None)
         self.labels: dict[int, str] = {}
         self.tracked = TrackedFrames(predictor.history_frames)
-        #: Objects tracked but not published (set from recorded events when replaying; with a
-        #: detector, its tentative objects).
-        self.hidden: set[int] = set()
+        #: Objects tracked but not published, as a replayed recording says (a detector's
+        #: tentative objects are its own).
+        self._hidden: set[int] = set()
+        self._clicks = WaitingClicks()
         self._on_event = on_event
         self._before_output = False
-        self._engine = _DetectorEngine(self)
+        self._engine = _DetectorEngine(predictor, self.emit)
         self.detected = (
             DetectedObjects(
                 self._engine,
@@ -145,8 +164,8 @@ class CameraSession:
 
     def emit(
         self,
-        kind: str,
-        source: str,
+        kind: EventKind,
+        source: EventSource,
         answer: PromptResult | None = None,
         applied_after: int | None = None,
         **fields: Any,
@@ -162,18 +181,61 @@ class CameraSession:
             SessionEvent(kind, source, applied_after, self._before_output, landed, **fields)
         )
 
+    def apply(self, event: SessionEvent) -> PromptResult | None:
+        """Apply a recorded change where it was made (``sam2-ros bag --replay``); a prompt's
+        answer (its object id is the one the engine gave: compare it with the event's)."""
+        if event.kind is EventKind.PROMPT:
+            frame_index = None
+            if event.landed_on and event.landed_on != self.tracked.newest_stamp():
+                frame_index = self.tracked.find(event.landed_on)
+            answer, _ = self.prompt(
+                None if event.detail == NEW_OBJECT else event.object_id,
+                list(event.points),
+                list(event.labels),
+                event.box,
+                event.label,
+                frame_index,
+                event.source,
+            )
+            return answer
+        if event.kind is EventKind.REMOVE:
+            self.remove(event.object_id, event.source)
+        elif event.kind is EventKind.FORGET:
+            self.forget(event.source)
+        elif event.kind is EventKind.LOAD:
+            self.restore(self.read_objects(Path(event.detail)), event.source, event.detail)
+        elif event.kind is EventKind.LABEL:
+            self.labels[event.object_id] = event.label
+        elif event.kind is EventKind.PUBLISHED:
+            self._hidden = set(self.object_ids) - set(event.object_ids)
+        return None
+
     # ---- objects --------------------------------------------------------------------------------
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Every tracked object (published or not), in the order they were added."""
+        return self._predictor.object_ids
 
     @property
     def published_ids(self) -> list[int]:
         """The objects the camera publishes: every tracked one but hidden (tentative) ones."""
         if self.detected is not None:
             return self.detected.published_ids
-        return [i for i in self.predictor.object_ids if i not in self.hidden]
+        return [i for i in self.object_ids if i not in self._hidden]
+
+    @property
+    def selection(self) -> Any:
+        """How the camera's memories are chosen (its ``str`` names it and its settings)."""
+        return self._predictor.selection
 
     def published(self, result: TrackResult) -> TrackResult:
         """``result`` with only the published objects."""
         return result.select(self.published_ids)
+
+    def memory_bytes(self) -> int:
+        """Bytes of tracking state the camera holds (memories, frames, prompt history)."""
+        return self._predictor.memory_bytes()
 
     def prompt(
         self,
@@ -183,11 +245,11 @@ class CameraSession:
         box: Sequence[float] | None,
         label: str,
         frame_index: int | None,
-        source: str,
+        source: EventSource,
     ) -> tuple[PromptResult, int]:
         """Add or refine an object on a tracked frame (None: the newest); the engine's answer and
         the stamp of the frame it landed on."""
-        answer = self.predictor.add_prompt(
+        answer = self._predictor.add_prompt(
             object_id, list(points) or None, list(labels) or None, box, frame_index
         )
         if label or answer.object_id not in self.labels:
@@ -195,7 +257,7 @@ class CameraSession:
         if self.detected is not None:
             self.detected.prompted(answer.frame_index)
         self.emit(
-            "prompt",
+            EventKind.PROMPT,
             source,
             answer,
             object_id=answer.object_id,
@@ -203,43 +265,81 @@ class CameraSession:
             labels=tuple(int(v) for v in labels),
             box=None if box is None else tuple(float(v) for v in box),
             label=self.labels[answer.object_id],
-            detail="new object" if object_id is None else "refinement",
+            detail=NEW_OBJECT if object_id is None else "refinement",
         )
         return answer, self.tracked.stamp_of(answer.frame_index)
 
-    def remove(self, object_id: int, source: str) -> None:
+    def remove(self, object_id: int, source: EventSource) -> None:
         """Stop tracking an object."""
-        self.predictor.remove_object(object_id)
+        self._predictor.remove_object(object_id)
         self.labels.pop(object_id, None)
-        self.hidden.discard(object_id)
+        self._hidden.discard(object_id)
         if self.detected is not None:
             self.detected.removed(object_id)
-        self.emit("remove", source, object_id=object_id)
+        self.emit(EventKind.REMOVE, source, object_id=object_id)
 
-    def forget(self, source: str) -> None:
-        """Forget every object, memory, tracked frame and waiting detection."""
+    def forget(self, source: EventSource) -> None:
+        """Forget every object, memory, tracked frame and waiting click and detection."""
         newest = self.tracked.newest_stamp() or 0
-        self.predictor.reset()
+        self._predictor.reset()
         self._forget_frames()
-        self.emit("forget", source, applied_after=newest)
+        self.emit(EventKind.FORGET, source, applied_after=newest)
 
-    def restore(self, saved: Any, source: str, path: str = "") -> list[int]:
-        """Track the objects read by ``predictor.read_objects`` instead of the current ones, from
-        the next frame on; their ids."""
+    def read_objects(self, path: Path) -> Any:
+        """Read and check a saved objects file against this camera's model (nothing changes
+        yet; ``ObjectsFileError`` naming what does not fit)."""
+        return self._predictor.read_objects(path)
+
+    def restore(self, saved: Any, source: EventSource, path: str = "") -> list[int]:
+        """Track the objects of :meth:`read_objects` instead of the current ones, from the next
+        frame on (earlier frames can no longer be prompted); their ids."""
         newest = self.tracked.newest_stamp() or 0
-        labels = self.predictor.restore_objects(saved)
+        labels = self._predictor.restore_objects(saved)
         self._forget_frames()
         self.labels.update(labels)
-        ids = self.predictor.object_ids
-        self.emit("load", source, applied_after=newest, detail=path, object_ids=tuple(ids))
+        ids = self.object_ids
+        self.emit(EventKind.LOAD, source, applied_after=newest, detail=path, object_ids=tuple(ids))
+        return ids
+
+    def save(self, path: Path) -> list[int]:
+        """Write the published objects (memories, ids, labels) to ``path``; their ids."""
+        ids = self.published_ids
+        self._predictor.save_objects(path, self.labels, object_ids=ids)
         return ids
 
     def _forget_frames(self) -> None:
         self.labels.clear()
-        self.hidden.clear()
+        self._hidden.clear()
         self.tracked.clear()
+        self.drop_clicks()
         if self.detected is not None:
             self.detected.clear()
+
+    # ---- clicks ---------------------------------------------------------------------------------
+
+    def click(self, x: float, y: float, source: EventSource, seen_stamp: int | None) -> None:
+        """Queue a click on the frame stamped ``seen_stamp`` (None: the newest tracked frame); it
+        starts an object there once that frame is tracked (any thread)."""
+        self._clicks.add(Click(x, y, source, seen_stamp))
+
+    def drop_clicks(self) -> None:
+        """Forget the clicks still waiting (any thread)."""
+        self._clicks.clear()
+
+    def apply_due_clicks(self) -> None:
+        """Apply the waiting clicks whose frame was tracked; each outcome reported."""
+        for click in self._clicks.take_due(self.tracked.newest_stamp()):
+            self._on_click(self._apply_click(click))
+
+    def _apply_click(self, click: Click) -> ClickOutcome:
+        frame_index = self.tracked.at_or_before(click.seen_stamp)
+        try:
+            answer, stamp = self.prompt(
+                None, [(click.x, click.y)], [1], None, "", frame_index, click.source
+            )
+        except PromptError as err:
+            return ClickOutcome(click, refused=str(err))
+        return ClickOutcome(click, answer, stamp)
 
     # ---- detections -----------------------------------------------------------------------------
 
@@ -274,13 +374,15 @@ class CameraSession:
         the labels it changed and which objects it publishes become events."""
         self._engine.detail = detail
         labels = dict(self.labels)
-        objects = (self.predictor.object_ids, self.published_ids)
+        objects = (self.object_ids, self.published_ids)
         yield
         for object_id, label in self.labels.items():
             if labels.get(object_id) != label:
-                self.emit("label", "detector", object_id=object_id, label=label)
-        if (self.predictor.object_ids, self.published_ids) != objects:
-            self.emit("published", "detector", object_ids=tuple(self.published_ids))
+                self.emit(EventKind.LABEL, EventSource.DETECTOR, object_id=object_id, label=label)
+        if (self.object_ids, self.published_ids) != objects:
+            self.emit(
+                EventKind.PUBLISHED, EventSource.DETECTOR, object_ids=tuple(self.published_ids)
+            )
 
     # ---- frames ---------------------------------------------------------------------------------
 
@@ -294,22 +396,39 @@ class CameraSession:
         tracked: Callable[[TrackResult], None] | None = None,
     ) -> TrackResult:
         """Track ``frame`` (stamp in nanoseconds) in the one per-frame order: track, the
-        detector's bookkeeping (and ``tracked``), then the frame's ``output`` and what is ``due``
-        on it (prompts, then detections) in the order ``output_first`` says; the result."""
-        result = self.predictor.track(frame)
-        self.tracked.add(stamp, result.frame_index)
-        self._before_output = True
+        detector's bookkeeping (and ``tracked``), then the frame's ``output`` and what is due on
+        it (the caller's ``due`` prompts, then clicks, then detections) in the order
+        ``output_first`` says; the result. When tracking fails, what is due is applied anyway
+        (and the error raised)."""
+        applied = False
         try:
-            self._frame_tracked(result)
-            if tracked is not None:
-                tracked(result)
+            result = self._predictor.track(frame)
+            self.tracked.add(stamp, result.frame_index)
+            self._before_output = True
+            try:
+                self._frame_tracked(result)
+                if tracked is not None:
+                    tracked(result)
+            finally:
+                self._before_output = False
+            if output_first:
+                output(self.published(result))
+            applied = True
+            if due is not None:
+                due()
+            self._apply_due()
+            if not output_first:
+                output(self.published(self._predictor.result()))
         finally:
-            self._before_output = False
-        if output_first:
-            output(self.published(result))
-        if due is not None:
-            due()
-        self.apply_detections()
-        if not output_first:
-            output(self.published(self.predictor.result()))
+            if not applied:  # a frame that failed still lets what waited for it through
+                self.frame_lost()
         return result
+
+    def frame_lost(self) -> None:
+        """A frame could not be tracked (undecodable, or tracking failed): the clicks and
+        detections that waited for it are applied on the frames tracked before it."""
+        self._apply_due()
+
+    def _apply_due(self) -> None:
+        self.apply_due_clicks()
+        self.apply_detections()

@@ -44,7 +44,7 @@ from sam2_ros.parameters.declarations import MATCH_ON
 from sam2_ros.parameters.node_params import association_settings, duplicate_settings
 from sam2_ros.paths import package_share
 from sam2_ros.tracking.association import AssociationSettings
-from sam2_ros.tracking.camera_session import CameraSession
+from sam2_ros.tracking.camera_session import CameraSession, EventSource
 from sam2_ros.tracking.detections import DetectionOutcome
 from sam2_ros.tracking.duplicates import DuplicateSettings, duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
@@ -522,7 +522,7 @@ class CameraRun:
                 prompt.box,
                 prompt.label,
                 None,
-                "prompts file",
+                EventSource.PROMPTS_FILE,
             )
         except PromptError as err:
             raise BagError(f"prompts file entry {prompt.entry} at {where}: {err}") from err

@@ -29,13 +29,13 @@ from sam2_ros.commands.bag.command import (
     sam2_ros_typestore,
     write_outputs,
 )
-from sam2_ros.engine import load_model
+from sam2_ros.engine import StreamingPredictor, load_model
 from sam2_ros.engine.model import Sam2Model
 from sam2_ros.messages.events import from_event_msg
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
 from sam2_ros.parameters.declarations import ParameterError
 from sam2_ros.parameters.node_params import NodeParams, parse
-from sam2_ros.tracking.camera_session import CameraSession, SessionEvent, camera_predictor
+from sam2_ros.tracking.camera_session import CameraSession, SessionEvent
 from sam2_ros.tracking.frame_stamps import stamp_ns
 
 SESSION_TYPE = "sam2_ros/msg/TrackingSession"
@@ -185,9 +185,8 @@ class CameraReplay:
         events: list[SessionEvent],
         connections: dict[str, Any],
     ) -> None:
-        predictor = camera_predictor(params, model)
         self.name, self._args, self._params = name, args, params
-        self.session = CameraSession(predictor)
+        self.session = CameraSession(StreamingPredictor(params.engine_settings(), model=model))
         self._recorded, self._events, self._connections = recorded, events, connections
         self._next = 0
         self.comparison = CameraComparison()
@@ -246,34 +245,9 @@ class CameraReplay:
             self.comparison.events_applied += 1
 
     def _apply(self, event: SessionEvent) -> None:
-        session = self.session
-        if event.kind == "prompt":
-            frame_index = None
-            if event.landed_on and event.landed_on != session.tracked.newest_stamp():
-                frame_index = session.tracked.find(event.landed_on)
-            new = event.detail == "new object"
-            answer, _ = session.prompt(
-                None if new else event.object_id,
-                list(event.points),
-                list(event.labels),
-                event.box,
-                event.label,
-                frame_index,
-                event.source,
-            )
-            if answer.object_id != event.object_id:
-                self._differ(f"a prompt made object {answer.object_id}, live {event.object_id}")
-        elif event.kind == "remove":
-            session.remove(event.object_id, event.source)
-        elif event.kind == "forget":
-            session.forget(event.source)
-        elif event.kind == "load":
-            path = Path(event.detail)
-            session.restore(session.predictor.read_objects(path), event.source, str(path))
-        elif event.kind == "label":
-            session.labels[event.object_id] = event.label
-        elif event.kind == "published":
-            session.hidden = set(session.predictor.object_ids) - set(event.object_ids)
+        answer = self.session.apply(event)
+        if answer is not None and answer.object_id != event.object_id:
+            self._differ(f"a prompt made object {answer.object_id}, live {event.object_id}")
 
     def _compare(self, stamp: int, frame_index: int, ours: Any) -> None:
         recorded = self._recorded[stamp]
