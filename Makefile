@@ -38,7 +38,7 @@ venv_cmake = CMAKE_PREFIX_PATH=$(abspath $(VENV)) AMENT_PREFIX_PATH=$(abspath $(
 	-DPython3_EXECUTABLE=$(VPY) -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release --log-level=WARNING \
 	&& cmake --build $(2) -j2 && cmake --install $(2) > /dev/null
 
-.PHONY: help setup test demo bench lint clean
+.PHONY: help setup test demo bench lint docs clean
 
 help:
 	@echo "make demo   run sam2_ros on a generated camera stream (writes demo_output/)"
@@ -47,6 +47,7 @@ help:
 	@echo "            ROS_DISTRO=jazzy: the same with ROS 2 Jazzy wheels in .venv-jazzy"
 	@echo "make bench  benchmark the engine against the official SAM 2 predictor"
 	@echo "make lint   ruff"
+	@echo "make docs   build the documentation site with rosdoc2 (build/docs/site/sam2_ros/index.html)"
 
 setup: $(PKG_STAMP)
 
@@ -97,6 +98,10 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/sam2-ros bench --compare-official
+
+# The site as docs.ros.org builds it (rosdoc2), failing on any warning: tools/build_docs.py.
+docs: setup
+	$(VPY) tools/build_docs.py
 
 lint: setup
 	$(VENV)/bin/ruff check sam2_ros test tools launch setup.py

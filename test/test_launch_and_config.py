@@ -1,17 +1,18 @@
-"""The launch file builds, the default parameter file is complete and valid for the node, and the
-Fast DDS profile is one Fast DDS accepts as the default for large images."""
+"""The launch file builds, the default parameter file is complete and valid for the node, the
+parameter reference (doc/parameters.md) equals the declarations, and the Fast DDS profile is one
+Fast DDS accepts as the default for large images."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import xml.etree.ElementTree as ET
 
 import pytest
 import rclpy
 import yaml
 from conftest import REPO_ROOT
+from markdown_it import MarkdownIt
 from rclpy.context import Context
 
 from sam2_ros.commands.harness.node_client import local_ros_environment
@@ -21,6 +22,7 @@ from sam2_ros.paths import fastdds_profile
 
 PARAMS_FILE = REPO_ROOT / "config" / "sam2.yaml"
 LAUNCH_FILE = REPO_ROOT / "launch" / "sam2.launch.py"
+PARAMETER_PAGE = REPO_ROOT / "doc" / "parameters.md"
 
 
 def _file_values() -> dict:
@@ -62,13 +64,51 @@ def test_parameter_file_loads_into_the_node():
         context.try_shutdown()
 
 
-def test_the_readme_table_lists_every_parameter_with_its_declared_default():
-    readme = (REPO_ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `([\w.]+)` \| `([^`]*)` \|", readme, flags=re.MULTILINE))
+def _reference_rows() -> dict[str, tuple[str, str]]:
+    """doc/parameters.md's table as Markdown renders it: name -> (default, description)."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(PARAMETER_PAGE.read_text())
+    cells = [
+        "".join(child.content for child in token.children or ())
+        for token in tokens
+        if token.type == "inline" and token.level > 0
+    ]
+    header = cells.index("description")
+    body = cells[header + 1 :]
+    rows = [body[i : i + 3] for i in range(0, len(body), 3)]
+    assert all(len(row) == 3 for row in rows), rows[-1]
+    return {name: (default, description) for name, default, description in rows}
+
+
+def test_the_parameter_reference_is_generated_from_the_declarations():
+    """doc/parameters.md is what tools/parameter_reference.py makes of the declarations."""
+    spec = importlib.util.spec_from_file_location(
+        "parameter_reference", REPO_ROOT / "tools" / "parameter_reference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert PARAMETER_PAGE.read_text() == module.render(), (
+        "doc/parameters.md differs from the declarations: "
+        "run `python tools/parameter_reference.py --write`"
+    )
+
+
+def test_the_parameter_reference_shows_what_the_node_declares():
+    """Every parameter of the reference has the name, default and description a running node
+    declares (``ros2 param describe``), and the reference misses none."""
+    from sam2_ros.node.sam2_node import Sam2Node
+
+    rows = _reference_rows()
     assert set(rows) == set(BY_NAME), set(rows) ^ set(BY_NAME)
-    shown = {name: yaml.safe_load(cell.replace('""', "''")) for name, cell in rows.items()}
-    differ = {n: (v, BY_NAME[n].default) for n, v in shown.items() if v != BY_NAME[n].default}
-    assert not differ, f"README parameter table (shown, declared default): {differ}"
+    context = Context()
+    rclpy.init(context=context, args=[])
+    node = Sam2Node(context=context)
+    try:
+        for name, (default, description) in rows.items():
+            assert yaml.safe_load(default) == node.get_parameter(name).value, name
+            assert description == node.describe_parameter(name).description, name
+    finally:
+        node.destroy_node()
+        context.try_shutdown()
 
 
 @pytest.mark.skipif(

@@ -1,4 +1,5 @@
-"""README's "Repository layout" names every module of the package, in its folder's row."""
+"""The layout table of doc/architecture.md names every module of the package, in its folder's
+row."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ import re
 from conftest import REPO_ROOT
 
 
+def layout_section() -> str:
+    """The "## Layout" section of the architecture page (up to the next section)."""
+    page = (REPO_ROOT / "doc" / "architecture.md").read_text()
+    start = page.index("\n## Layout\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end != -1 else len(page)]
+
+
 def test_every_module_is_in_its_folders_row():
-    readme = (REPO_ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Repository layout") : readme.index("## Development")]
+    layout = layout_section()
     rows = {
         match.group(1): match.group(0)
         for match in re.finditer(r"^\| `(sam2_ros/[^`]*)`.*$", layout, flags=re.MULTILINE)
@@ -30,4 +38,4 @@ def test_every_module_is_in_its_folders_row():
         names = (f"`{module.stem}`", f"`{module.name}`", f"{module.name}`")
         if row is None or not any(name in row for name in names):
             missing.append(str(relative))
-    assert not missing, f"modules the layout table does not name: {missing}"
+    assert not missing, f"modules the layout table of doc/architecture.md does not name: {missing}"
