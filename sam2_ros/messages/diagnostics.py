@@ -33,6 +33,8 @@ def camera_status(
         "objects": str(snap.objects),
         "memory_bank_bytes": str(snap.memory_bytes),
         "frames_without_depth": str(snap.frames_without_depth),
+        "time_jumps": str(snap.time_jumps),
+        "clicks_dropped": str(snap.clicks_dropped),
         "detection_messages": str(snap.detections.messages),
         "detection_messages_applied": str(snap.detections.applied),
         "detections_matched": str(snap.detections.matched),

@@ -46,7 +46,7 @@ class CameraDepth:
         log_problem: Callable[[str, bool], None],
         count_unpaired: Callable[[], None],
     ) -> None:
-        self.buffer = DepthBuffer()
+        self.buffer = DepthBuffer(jump_tolerance=params.time_jumps.tolerance)
         self._camera, self._topic, self._params = camera, depth_topic, params
         self._log_problem = log_problem
         self._count_unpaired = count_unpaired

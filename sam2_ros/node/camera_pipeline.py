@@ -43,7 +43,12 @@ from sam2_ros.overlay import draw_overlay
 from sam2_ros.parameters.node_params import CameraConfig, NodeParams
 from sam2_ros.runtime.statistics import CameraStatistics
 from sam2_ros.runtime.worker import WorkerStoppedError
-from sam2_ros.tracking.camera_session import CameraSession, EventSource, SessionEvent
+from sam2_ros.tracking.camera_session import (
+    CameraSession,
+    EventSource,
+    SessionEvent,
+    TimeJumpOutcome,
+)
 from sam2_ros.tracking.clicks import ClickOutcome
 from sam2_ros.tracking.frame_stamps import StampNotHeldError, stamp_ns, stamp_text
 
@@ -104,6 +109,8 @@ class CameraPipeline:
             on_outcome=self.detector.report if self.detector is not None else None,
             on_duplicate=self.detector.duplicate if self.detector is not None else None,
             on_click=self._report_click,
+            on_time_jump=self._report_time_jump,
+            time_jumps=params.time_jumps,
         )
         self.depth = (
             CameraDepth(
@@ -214,6 +221,7 @@ class CameraPipeline:
 
     def _on_image(self, image: SerializedImage) -> None:
         self._received_stamp = image.stamp
+        self.session.frame_received(image.stamp)
         self.stats.record_received()
         self._submit_frame(self.name, image)
 
@@ -270,6 +278,16 @@ class CameraPipeline:
         self._node.get_logger().info(
             f"{where}: object {outcome.answer.object_id} on the frame stamped "
             f"{stamp_text(outcome.stamp)} (score {outcome.answer.score:.3f})"
+        )
+
+    def _report_time_jump(self, outcome: TimeJumpOutcome) -> None:
+        self.stats.record_time_jump(outcome.clicks_dropped)
+        objects = "objects forgotten (reset_on_time_jump)" if outcome.reset else "objects kept"
+        self._node.get_logger().warning(
+            f"camera {self.name}: {outcome.jump} (a looped bag or a restarted camera?): "
+            f"{objects}; stamps now name only frames tracked since; dropped "
+            f"{outcome.clicks_dropped} waiting click(s) and {outcome.detections_dropped} "
+            "waiting detection message(s)"
         )
 
     def frame_for_stamp(self, stamp: int) -> int:

@@ -440,6 +440,21 @@ PARAMETERS: tuple[Parameter, ...] = (
         minimum=0,
     ),
     Parameter(
+        "time_jump_tolerance",
+        0.1,
+        "Seconds a frame may be stamped before the newest tracked frame of its camera without "
+        "counting as a jump back in time (frames delivered out of order); an older frame starts "
+        "a new timeline: stamps then name only frames tracked since, and the clicks and "
+        "detections waiting for frames of the old one are dropped.",
+        minimum=0.0,
+    ),
+    Parameter(
+        "reset_on_time_jump",
+        False,
+        "Forget a camera's objects when its stamps go back (a looped bag, a restarted camera); "
+        "false: SAM 2's memory carries them on.",
+    ),
+    Parameter(
         "occlusion_threshold",
         0.5,
         "Occlusion score in [0, 1] above which an object is reported occluded.",

@@ -22,6 +22,7 @@ from sam2_ros.parameters.declarations import AUTO, BY_NAME, PARAMETERS, Paramete
 from sam2_ros.topics import camera_info_topic, image_topic_base, is_compressed, mouse_topics
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings
+from sam2_ros.tracking.frame_stamps import TimeJumpSettings
 from sam2_ros.tracking.object_store import ObjectNameError, ObjectStore
 
 
@@ -91,6 +92,8 @@ class NodeParams:
     memory_selection: str
     corrections_as_conditioning: bool
     prompt_history_frames: int
+    time_jump_tolerance: float
+    reset_on_time_jump: bool
     occlusion_threshold: float
     publish_overlay: bool
     publish_label_image: bool
@@ -105,6 +108,7 @@ class NodeParams:
     samurai: dict[str, float]  # the samurai.* settings to pass (empty with memory_selection sam2)
     detection: AssociationSettings
     duplicates: DuplicateSettings
+    time_jumps: TimeJumpSettings
 
     def engine_settings(self) -> EngineSettings:
         """The engine's settings: the model to load and how each camera's predictor tracks."""
@@ -189,6 +193,9 @@ def parse(values: dict[str, Any]) -> NodeParams:
         samurai=samurai_settings(values, model_cfg) if selection == "samurai" else {},
         detection=association_settings(values),
         duplicates=duplicate_settings(values),
+        time_jumps=TimeJumpSettings(
+            round(values["time_jump_tolerance"] * 1e9), values["reset_on_time_jump"]
+        ),
     )
 
 

@@ -62,6 +62,8 @@ class CameraSnapshot:
     detections: DetectionCounts
     events: int = 0  # changes to the objects published on ~/<camera>/events
     events_ms_per_frame: float = 0.0  # time publishing them, per processed frame
+    time_jumps: int = 0  # times the camera's stamps went back
+    clicks_dropped: int = 0  # clicks that waited for a frame of a timeline left behind
 
 
 class CameraStatistics:
@@ -79,6 +81,7 @@ class CameraStatistics:
         self._detections = DetectionCounts()
         self._events = 0
         self._events_s = 0.0
+        self._time_jumps = self._clicks_dropped = 0
 
     def record_unpaired_depth(self) -> None:
         """A tracked frame for which no depth image was paired."""
@@ -126,6 +129,12 @@ class CameraStatistics:
             self._events += 1
             self._events_s += seconds
 
+    def record_time_jump(self, clicks_dropped: int) -> None:
+        """The camera's stamps went back; the clicks that waited for old frames were dropped."""
+        with self._lock:
+            self._time_jumps += 1
+            self._clicks_dropped += clicks_dropped
+
     def record_duplicate(self) -> None:
         """An object was removed as a duplicate of another."""
         with self._lock:
@@ -158,6 +167,8 @@ class CameraStatistics:
                 detections=copy.deepcopy(self._detections),
                 events=self._events,
                 events_ms_per_frame=1000.0 * self._events_s / max(self._frames, 1),
+                time_jumps=self._time_jumps,
+                clicks_dropped=self._clicks_dropped,
             )
 
 

@@ -31,9 +31,20 @@ from typing import Any
 from sam2_ros.engine import PromptError, PromptResult, TrackResult
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.clicks import Click, ClickOutcome, WaitingClicks
-from sam2_ros.tracking.detections import DetectedObjects, DetectionMessage, DetectionOutcome
+from sam2_ros.tracking.detections import (
+    DROPPED_TIME_JUMP,
+    DetectedObjects,
+    DetectionMessage,
+    DetectionOutcome,
+    dropped,
+)
 from sam2_ros.tracking.duplicates import Duplicate, DuplicateSettings
-from sam2_ros.tracking.frame_stamps import TrackedFrames
+from sam2_ros.tracking.frame_stamps import (
+    TimeJump,
+    TimeJumpSettings,
+    TrackedFrames,
+    stamp_text,
+)
 
 
 class EventKind(str, Enum):
@@ -45,6 +56,7 @@ class EventKind(str, Enum):
     LOAD = "load"
     LABEL = "label"  # an object's label changed
     PUBLISHED = "published"  # which objects are published from now on
+    TIME_JUMP = "time jump"  # the camera's stamps went back
 
 
 class EventSource(str, Enum):
@@ -58,10 +70,24 @@ class EventSource(str, Enum):
     OBJECTS_FILE = "objects file"
     LIFECYCLE = "lifecycle"
     PROMPTS_FILE = "prompts file"
+    CAMERA = "camera"  # its frames (their stamps)
 
 
 #: A prompt's ``detail``: it started an object (else it refined or reconditioned one).
 NEW_OBJECT = "new object"
+#: A time jump's ``detail``: whether the camera's objects were forgotten.
+OBJECTS_RESET, OBJECTS_KEPT = "objects reset", "objects kept"
+
+
+@dataclass(frozen=True)
+class TimeJumpOutcome:
+    """What a jump back in time did to a camera: the objects reset or kept, and the clicks and
+    detection messages that waited for frames of the old timeline, dropped."""
+
+    jump: TimeJump
+    reset: bool
+    clicks_dropped: int
+    detections_dropped: int
 
 
 @dataclass(frozen=True)
@@ -134,13 +160,18 @@ class CameraSession:
         on_outcome: Callable[[DetectionOutcome], None] | None = None,
         on_duplicate: Callable[[Duplicate], None] | None = None,
         on_click: Callable[[ClickOutcome], None] | None = None,
+        on_time_jump: Callable[[TimeJumpOutcome], None] | None = None,
+        time_jumps: TimeJumpSettings | None = None,
     ) -> None:
         self._predictor = predictor
+        self._time_jumps = time_jumps or TimeJumpSettings()
+        self._on_time_jump = on_time_jump or (lambda outcome: None)
         self._on_outcome = on_outcome or (lambda outcome: None)
         self._on_duplicate = on_duplicate or (lambda duplicate: None)
         self._on_click = on_click or (lambda outcome: None)
         self.labels: dict[int, str] = {}
-        self.tracked = TrackedFrames(predictor.history_frames)
+        self.tracked = TrackedFrames(predictor.history_frames, self._time_jumps.tolerance)
+        self._received: int | None = None  # stamp of the last frame received (not the newest)
         #: Objects tracked but not published, as a replayed recording says (a detector's
         #: tentative objects are its own).
         self._hidden: set[int] = set()
@@ -168,13 +199,15 @@ class CameraSession:
         source: EventSource,
         answer: PromptResult | None = None,
         applied_after: int | None = None,
+        landed_on: int = 0,
         **fields: Any,
     ) -> None:
-        """Report a change (``answer``: the prompt's, for the frame it landed on;
-        ``applied_after``: the newest tracked frame's stamp when it was applied, default now)."""
+        """Report a change (``answer``: the prompt's, for the frame it landed on, else
+        ``landed_on``; ``applied_after``: the newest tracked frame's stamp when it was applied,
+        default now)."""
         if self._on_event is None:
             return
-        landed = 0 if answer is None else self.tracked.stamp_of(answer.frame_index) or 0
+        landed = landed_on if answer is None else self.tracked.stamp_of(answer.frame_index) or 0
         if applied_after is None:
             applied_after = self.tracked.newest_stamp() or 0
         self._on_event(
@@ -208,6 +241,8 @@ class CameraSession:
             self.labels[event.object_id] = event.label
         elif event.kind is EventKind.PUBLISHED:
             self._hidden = set(self.object_ids) - set(event.object_ids)
+        elif event.kind is EventKind.TIME_JUMP:
+            self._time_jumped(TimeJump(event.applied_after, event.landed_on))
         return None
 
     # ---- objects --------------------------------------------------------------------------------
@@ -326,6 +361,44 @@ class CameraSession:
         """Forget the clicks still waiting (any thread)."""
         self._clicks.clear()
 
+    # ---- time -----------------------------------------------------------------------------------
+
+    def frame_received(self, stamp: int) -> None:
+        """A frame arrived from the camera (any thread; it is tracked later, or skipped)."""
+        self._received = stamp
+
+    def _from_old_timeline(self, stamp: int) -> bool:
+        """Whether a detection stamped ``stamp`` arriving now was made before the stamps went
+        back: later than any frame received since (beyond the tolerance)."""
+        received = self._received
+        return (
+            self.tracked.last_jump is not None
+            and received is not None
+            and stamp > received + self._time_jumps.tolerance
+        )
+
+    def _time_jumped(self, jump: TimeJump) -> None:
+        """The stamps went back: what waited for frames of the old timeline is dropped, the
+        stamps name frames of the new one only, the objects are kept (SAM 2's memory carries
+        them) or, with ``reset``, forgotten."""
+        clicks = self._clicks.clear()
+        outcomes = self.detected.drop_waiting(jump) if self.detected is not None else []
+        reset = self._time_jumps.reset
+        if reset:
+            self._predictor.reset()
+            self._forget_frames()
+        self.tracked.start_timeline(jump)
+        self.emit(
+            EventKind.TIME_JUMP,
+            EventSource.CAMERA,
+            applied_after=jump.from_stamp,
+            landed_on=jump.to_stamp,
+            detail=OBJECTS_RESET if reset else OBJECTS_KEPT,
+        )
+        self._on_time_jump(TimeJumpOutcome(jump, reset, clicks, len(outcomes)))
+        for outcome in outcomes:
+            self._on_outcome(outcome)
+
     def apply_due_clicks(self) -> None:
         """Apply the waiting clicks whose frame was tracked; each outcome reported."""
         for click in self._clicks.take_due(self.tracked.newest_stamp()):
@@ -344,7 +417,12 @@ class CameraSession:
     # ---- detections -----------------------------------------------------------------------------
 
     def add_detections(self, message: DetectionMessage) -> None:
-        """Queue a detection message (any thread; one pushed out unapplied is reported)."""
+        """Queue a detection message (any thread; one pushed out unapplied, or one stamped on
+        the old timeline after the stamps went back, is reported)."""
+        if self._from_old_timeline(message.stamp):
+            why = f"{self.tracked.last_jump}; newest frame since {stamp_text(self._received)}"
+            self._on_outcome(dropped(message, DROPPED_TIME_JUMP, why))
+            return
         pushed = self.detected.add(message)
         if pushed is not None:
             self._on_outcome(pushed)
@@ -401,6 +479,9 @@ class CameraSession:
         ``output_first`` says; the result. When tracking fails, what is due is applied anyway
         (and the error raised)."""
         applied = False
+        jump = self.tracked.jump_back(stamp)
+        if jump is not None:
+            self._time_jumped(jump)
         try:
             result = self._predictor.track(frame)
             self.tracked.add(stamp, result.frame_index)

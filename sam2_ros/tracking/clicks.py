@@ -43,10 +43,11 @@ class WaitingClicks:
         with self._lock:
             self._clicks.append(click)
 
-    def clear(self) -> None:
-        """Forget every waiting click."""
+    def clear(self) -> int:
+        """Forget every waiting click; how many there were."""
         with self._lock:
-            self._clicks.clear()
+            count, self._clicks = len(self._clicks), []
+        return count
 
     def take_due(self, newest_stamp: int | None) -> list[Click]:
         """Remove and return the clicks whose frame was tracked (or skipped for a newer one),

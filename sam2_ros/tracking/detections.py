@@ -32,7 +32,7 @@ from sam2_ros.tracking.association import (
     associate,
 )
 from sam2_ros.tracking.duplicates import Duplicate, DuplicateSettings, find_duplicates
-from sam2_ros.tracking.frame_stamps import StampNotHeldError, TrackedFrames, stamp_text
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, TimeJump, TrackedFrames, stamp_text
 from sam2_ros.tracking.mask_overlap import MaskGrid, mask_grid
 
 #: Detection messages that may wait per camera for their frame to be tracked.
@@ -41,6 +41,7 @@ QUEUE_SIZE = 30
 DROPPED_TOO_OLD = "message older than the prompt history"
 DROPPED_NO_FRAME = "no tracked frame near its stamp"
 DROPPED_WAITED = f"waited for its frame behind {QUEUE_SIZE} newer messages"
+DROPPED_TIME_JUMP = "stamped before the camera's stamps went back"
 PROMPT_REFUSED = "prompt refused by the engine"
 
 
@@ -91,6 +92,16 @@ class DetectionOutcome:
             for i, n in self.forgotten
         ]
         return phrases
+
+
+def dropped(message: DetectionMessage, reason: str, why: str) -> DetectionOutcome:
+    """The outcome of a message dropped whole for ``reason`` (``why``: the particulars)."""
+    return DetectionOutcome(
+        message.stamp,
+        len(message.detections),
+        problem=f"{reason}: {why}",
+        dropped=Counter({reason: len(message.detections)}),
+    )
 
 
 @dataclass(frozen=True)
@@ -158,12 +169,16 @@ class DetectedObjects:
             if len(self._waiting) <= QUEUE_SIZE:
                 return None
             pushed = self._waiting.popleft()
-        return DetectionOutcome(
-            pushed.stamp,
-            len(pushed.detections),
-            problem=f"{DROPPED_WAITED}: no frame stamped {stamp_text(pushed.stamp)} was tracked",
-            dropped=Counter({DROPPED_WAITED: len(pushed.detections)}),
+        return dropped(
+            pushed, DROPPED_WAITED, f"no frame stamped {stamp_text(pushed.stamp)} was tracked"
         )
+
+    def drop_waiting(self, jump: TimeJump) -> list[DetectionOutcome]:
+        """The camera's stamps went back: the messages still waiting for their frame belong to
+        the old timeline; they are dropped (their outcomes)."""
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), deque()
+        return [dropped(message, DROPPED_TIME_JUMP, str(jump)) for message in waiting]
 
     def frame_tracked(self, result: TrackResult) -> list[Duplicate]:
         """A frame was tracked: note its masks, and remove one of two published objects that

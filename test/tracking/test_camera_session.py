@@ -9,7 +9,10 @@ import pytest
 from conftest import assert_live
 
 from sam2_ros.engine import FrameError, StreamingPredictor
+from sam2_ros.tracking.association import AssociationSettings, Detection
 from sam2_ros.tracking.camera_session import CameraSession, EventKind, EventSource
+from sam2_ros.tracking.detections import DROPPED_TIME_JUMP, DetectionMessage
+from sam2_ros.tracking.frame_stamps import StampNotHeldError, TimeJumpSettings
 
 PERIOD = 100_000_000
 
@@ -140,3 +143,98 @@ def test_recorded_events_applied_again_reproduce_the_session(small_model, scene)
     assert_live(theirs[0], "on the last frame")
     assert np.array_equal(ours[0].masks, theirs[0].masks)
     assert np.array_equal(ours[0].mask_logits, theirs[0].mask_logits)
+
+
+SECOND = 1_000_000_000
+
+
+def _stamp(seconds: float) -> int:
+    return round(seconds * SECOND)
+
+
+def _box_detection(scene, name: str, index: int) -> Detection:
+    x0, y0, x1, y1 = scene.box(name, index)
+    return Detection((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, "thing", 0.95)
+
+
+def _jumping_session(small_model, events, jumps, outcomes, reset=False) -> CameraSession:
+    return CameraSession(
+        StreamingPredictor(model=small_model, history_frames=30),
+        AssociationSettings(confirm_hits=1),
+        on_event=events.append,
+        on_time_jump=jumps.append,
+        on_outcome=outcomes.append,
+        time_jumps=TimeJumpSettings(tolerance=_stamp(0.1), reset=reset),
+    )
+
+
+def test_stamps_going_back_start_a_new_timeline_and_drop_what_waited(small_model, scene):
+    """Frames stamped 100.0-100.9 then 100.0-100.2 again (other images): the jump is an event,
+    objects are kept, what waited for old frames is dropped, stamps name only new frames."""
+    events, jumps, outcomes = [], [], []
+    session = _jumping_session(small_model, events, jumps, outcomes)
+    for index in range(10):
+        session.frame_received(_stamp(100 + index / 10))
+        session.step(scene.frame(index), _stamp(100 + index / 10), lambda result: None)
+        if index == 0:
+            session.prompt(
+                None, [scene.center("ball", 0)], [1], None, "", None, EventSource.SERVICE
+            )
+    session.click(*scene.center("crate", 9), EventSource.IMAGE_CLICK, _stamp(101.0))
+    session.add_detections(DetectionMessage(_stamp(101.0), (_box_detection(scene, "crate", 9),)))
+    shown = []
+    for index in range(3):  # the second pass: frames 20.. of the scene
+        session.frame_received(_stamp(100 + index / 10))
+        session.step(scene.frame(20 + index), _stamp(100 + index / 10), shown.append)
+    (jump,) = jumps
+    assert (jump.jump.from_stamp, jump.jump.to_stamp) == (_stamp(100.9), _stamp(100.0))
+    assert (jump.reset, jump.clicks_dropped, jump.detections_dropped) == (False, 1, 1)
+    assert [o.problem.split(":")[0] for o in outcomes] == [DROPPED_TIME_JUMP]
+    assert [r.object_ids for r in shown] == [[1]] * 3  # the object carries on
+    kinds = [(e.kind, e.source, e.applied_after, e.landed_on, e.detail) for e in events]
+    assert kinds[-1] == (
+        EventKind.TIME_JUMP,
+        EventSource.CAMERA,
+        _stamp(100.9),
+        _stamp(100.0),
+        "objects kept",
+    )
+    answer, landed = session.prompt(
+        None,
+        [scene.center("pillar", 21)],
+        [1],
+        None,
+        "",
+        session.tracked.find(_stamp(100.1)),
+        EventSource.SERVICE,
+    )
+    assert landed == _stamp(100.1) and answer.frame_index == 11  # the second pass's frame
+    with pytest.raises(StampNotHeldError, match=r"went back from 100\.900000000 to 100\.000000000"):
+        session.tracked.find(_stamp(100.6))
+    # a detection of the old timeline arriving now (later than any frame received since) starts
+    # nothing; one of the new timeline waits for its frame
+    session.add_detections(DetectionMessage(_stamp(100.7), (_box_detection(scene, "crate", 9),)))
+    assert outcomes[-1].problem.startswith(DROPPED_TIME_JUMP) and len(outcomes) == 2
+    session.add_detections(DetectionMessage(_stamp(100.25), ()))
+    assert len(outcomes) == 2 and session.object_ids == [1, 2]
+
+
+def test_reset_on_time_jump_forgets_the_cameras_objects(small_model, scene):
+    events, jumps, outcomes = [], [], []
+    session = _jumping_session(small_model, events, jumps, outcomes, reset=True)
+    session.step(scene.frame(0), _stamp(5.0), lambda result: None)
+    session.prompt(None, [scene.center("ball", 0)], [1], None, "", None, EventSource.SERVICE)
+    session.step(scene.frame(1), _stamp(5.1), lambda result: None)
+    shown = []
+    session.step(scene.frame(2), _stamp(1.0), shown.append)
+    assert jumps[0].reset and events[-1].detail == "objects reset"
+    assert shown[0].object_ids == [] and session.object_ids == []
+    # replayed: the recorded jump, applied where it was made, does the same
+    replayed = _jumping_session(small_model, [], [], [], reset=True)
+    replayed.step(scene.frame(0), _stamp(5.0), lambda result: None)
+    replayed.apply(events[0])
+    replayed.step(scene.frame(1), _stamp(5.1), lambda result: None)
+    replayed.apply(events[-1])
+    assert replayed.object_ids == [] and replayed.tracked.timeline == 1
+    replayed.step(scene.frame(2), _stamp(1.0), lambda result: None)
+    assert replayed.tracked.timeline == 1  # applied, not detected a second time

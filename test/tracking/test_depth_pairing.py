@@ -49,3 +49,17 @@ def test_gives_up_after_the_wait():
     assert time.monotonic() - started >= 0.1
     buffer.clear()
     assert buffer.pair(100 * MS, 20 * MS, 0.0) is None
+
+
+def test_depth_stamps_going_back_drop_the_old_timelines_images():
+    """A stamp that comes again pairs with the depth image of its own timeline."""
+    buffer = DepthBuffer(jump_tolerance=50 * MS)
+    for stamp in (100, 133, 166):
+        buffer.add(stamp * MS, f"first@{stamp}")
+    buffer.add(140 * MS, "late by 26 ms")  # within the tolerance: the same timeline
+    assert buffer.pair(133 * MS, 20 * MS, 0.0) == "first@133"
+    assert not buffer.complete(200 * MS) and buffer.complete(166 * MS)
+    buffer.add(100 * MS, "second@100")  # back by 66 ms: the old images go
+    assert buffer.pair(100 * MS, 20 * MS, 0.0) == "second@100"
+    assert buffer.pair(133 * MS, 20 * MS, 0.0) is None
+    assert not buffer.complete(133 * MS)

@@ -61,3 +61,41 @@ def test_a_single_frame_matches_only_exactly_and_clear_forgets():
     with pytest.raises(StampNotHeldError, match="no frame tracked yet"):
         frames.find(0)
     assert frames.newest_stamp() is None and frames.oldest_stamp() is None
+
+
+def test_a_frame_stamped_back_beyond_the_tolerance_is_a_jump():
+    frames = TrackedFrames(30, jump_tolerance=SECOND // 10)
+    for index in range(20):  # 100.0 .. 101.9
+        frames.add(100 * SECOND + index * SECOND // 10, index)
+    assert frames.jump_back(101 * SECOND + 9 * SECOND // 10) is None  # the newest again
+    assert frames.jump_back(101 * SECOND + 8 * SECOND // 10) is None  # within the tolerance
+    jump = frames.jump_back(100 * SECOND)
+    assert (jump.from_stamp, jump.to_stamp) == (101 * SECOND + 9 * SECOND // 10, 100 * SECOND)
+    assert str(jump) == "the stamps went back from 101.900000000 to 100.000000000"
+    assert frames.timeline == 0 and frames.find(100 * SECOND + 3 * SECOND // 10) == 3
+
+
+def test_after_a_jump_stamps_name_only_frames_of_the_new_timeline():
+    frames = TrackedFrames(30, jump_tolerance=SECOND // 10)
+    for index in range(20):
+        frames.add(100 * SECOND + index * SECOND // 10, index)
+    frames.start_timeline(frames.jump_back(100 * SECOND))
+    for index in range(6):  # 100.0 .. 100.5, other images
+        frames.add(100 * SECOND + index * SECOND // 10, 20 + index)
+    assert frames.timeline == 1
+    assert frames.find(100 * SECOND + 3 * SECOND // 10) == 23  # not the first pass's 3
+    for stamp in (100 * SECOND + 8 * SECOND // 10, 101 * SECOND + 5 * SECOND // 10):
+        with pytest.raises(StampNotHeldError, match=r"went back from 101\.900000000 to 100\.0000"):
+            frames.find(stamp)
+    assert frames.at_or_before(101 * SECOND + 5 * SECOND // 10) == 25
+    frames.clear()  # objects forgotten: the camera's timeline goes on, so does its jump rule
+    assert frames.last_jump is None and frames.newest_stamp() is None
+    assert frames.jump_back(100 * SECOND + 5 * SECOND // 10) is None
+    assert frames.jump_back(100 * SECOND + 3 * SECOND // 10) is not None
+
+
+def test_no_tolerance_makes_any_older_frame_a_jump():
+    frames = TrackedFrames(5)
+    frames.add(10 * SECOND, 0)
+    assert frames.jump_back(10 * SECOND) is None
+    assert frames.jump_back(10 * SECOND - 1) is not None
