@@ -4,9 +4,9 @@ and lifecycle transitions, which wait for the tracking thread) on a pool of thre
 rclpy's MultiThreadedExecutor hands every ready callback to a pool thread, and its Python loop
 rebuilds the wait set (every subscription, service, timer and event of the node) after the
 hand-off and again when the callback ends. For a camera publishing faster than SAM 2 tracks,
-that is work for every frame the node then drops, on the cores the model needs (measured in the
-README, "The node at its engine's speed"). Input callbacks only hand work on, so running them
-inline blocks nothing.
+that is work for every frame the node then drops, on the cores the model needs (measured in
+doc/performance.md, "The node at its engine's speed"). Input callbacks only hand work on, so
+running them inline blocks nothing.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ prompt history and those that leave it. glibc's defaults keep adapting to it: th
 starts at 128 KiB and rises whenever a larger mapped block is freed, and the top of the heap is
 handed back to the system whenever more than twice that threshold is free there. The heap's
 layout therefore keeps changing long after the working set has stopped changing, and resident
-memory creeps and jumps by megabytes that hold nothing (measured in the README).
+memory creeps and jumps by megabytes that hold nothing (doc/performance.md, "The steady heap").
 
 :func:`steady_heap` fixes the threshold at 32 MiB, the ceiling glibc's own adaptation moves
 towards, and stops trimming: every frame then reuses the same heap, and resident memory stays at

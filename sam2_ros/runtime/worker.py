@@ -8,8 +8,8 @@ that starts parallel work a team of its own that lives as long as that thread. O
 threads exist than CPUs, libgomp stops spinning at its barriers (``gomp_managed_threads >
 gomp_available_cpus`` selects the throttled spin count in ``config/linux/wait.h``) and every
 parallel region ends in futex sleeps and wake-ups. A model built on a ROS executor thread (which
-lives on) and run on another thread therefore ran at about half speed on 2 cores (README,
-Performance).
+lives on) and run on another thread therefore ran at about half speed on 2 cores
+(doc/architecture.md, "Threads").
 """
 
 from __future__ import annotations
