@@ -16,7 +16,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
-from sam2_ros.commands.bag.command import sam2_ros_typestore
+from sam2_ros.commands.bag.bag_io import sam2_ros_typestore
 
 T0_NS = 1_700_000_000 * 10**9
 PERIOD_NS = 100_000_000

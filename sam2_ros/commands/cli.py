@@ -56,15 +56,6 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``load_model``'s backend keywords from the options of :func:`add_device_arguments`."""
-    return {
-        "backend": args.backend,
-        "onnx_dir": args.onnx_dir,
-        "openvino_device": args.openvino_device,
-    }
-
-
 def _check_model(args: argparse.Namespace) -> int:
     """Load a checkpoint into a config; report whether they match."""
     from sam2_ros.engine import CheckpointError, ModelConfigError, load_model

@@ -3,12 +3,13 @@ may come later in the bag, and is lifted with the camera's CameraInfo."""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from rclpy.serialization import serialize_message
 from tqdm import tqdm
 
+from sam2_ros.commands.bag.bag_io import CAMERA_INFO_TYPE
 from sam2_ros.commands.bag.cameras import BagCamera
 from sam2_ros.engine import TrackResult
 from sam2_ros.geometry.lifting import LiftedObject
@@ -16,7 +17,15 @@ from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d
 from sam2_ros.tracking.depth_pairing import DepthBuffer
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
 
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+@dataclass(frozen=True)
+class DepthSettings:
+    """How a bag's depth images pair with its frames and are read (the ``--depth-*`` options)."""
+
+    scale: float  # metres per 16UC1 unit
+    max_time_diff: float  # pairing tolerance, seconds
+    range: tuple[float, float]  # valid depth, metres
+    min_points: int  # valid depth pixels an object needs to be lifted
 
 
 class BagLifter:
@@ -24,9 +33,9 @@ class BagLifter:
     come later in the bag) before its ``objects_3d`` is written."""
 
     def __init__(
-        self, args: argparse.Namespace, camera: BagCamera, writer: Any, connection: Any
+        self, settings: DepthSettings, camera: BagCamera, writer: Any, connection: Any
     ) -> None:
-        self._args, self._camera = args, camera
+        self._settings, self._camera = settings, camera
         self._writer, self._connection = writer, connection
         self._depth = DepthBuffer(capacity=100)
         self._newest_depth = -1
@@ -53,8 +62,8 @@ class BagLifter:
         self._write_ready(final=True)
 
     def _write_ready(self, final: bool) -> None:
-        args = self._args
-        tolerance = int(args.depth_max_time_diff * 1e9)
+        settings = self._settings
+        tolerance = int(settings.max_time_diff * 1e9)
         while self._waiting:
             header, timestamp, result, labels = self._waiting[0]
             stamp = stamp_ns(header.stamp)
@@ -64,14 +73,14 @@ class BagLifter:
             depth = self._depth.pair(stamp, tolerance, 0.0)
             try:
                 if depth is None:
-                    raise DepthError(f"no depth image within {args.depth_max_time_diff} s")
+                    raise DepthError(f"no depth image within {settings.max_time_diff} s")
                 lifted = lift_objects(
                     result.masks,
                     depth,
                     self._info,
-                    args.depth_scale,
-                    tuple(args.depth_range),
-                    args.min_depth_points,
+                    settings.scale,
+                    settings.range,
+                    settings.min_points,
                     self._camera.depth_topic,
                 )
             except DepthError as err:

@@ -11,7 +11,6 @@ recorded masks.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,18 +18,18 @@ from typing import Any
 
 import numpy as np
 import yaml
-from rosbags.highlevel import AnyReader
-from rosbags.rosbag2 import StoragePlugin, Writer
 
-from sam2_ros.commands.bag.command import (
+from sam2_ros.commands.bag.bag_io import (
     IMAGE_TYPES,
     BagError,
+    open_reader,
+    open_writer,
     output_connections,
     sam2_ros_typestore,
     write_outputs,
 )
-from sam2_ros.engine import StreamingPredictor, load_model
-from sam2_ros.engine.model import Sam2Model
+from sam2_ros.commands.bag.options import ReplaySettings
+from sam2_ros.engine import Sam2Model, StreamingPredictor, load_model
 from sam2_ros.messages.events import from_event_msg
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
 from sam2_ros.parameters.declarations import ParameterError
@@ -41,32 +40,6 @@ from sam2_ros.tracking.frame_stamps import stamp_ns
 SESSION_TYPE = "sam2_ros/msg/TrackingSession"
 EVENT_TYPE = "sam2_ros/msg/TrackingEvent"
 MASKS_TYPE = "sam2_ros/msg/ObjectMasks"
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``--replay``."""
-    parser.add_argument(
-        "--replay",
-        action="store_true",
-        help="replay a recorded sam2_ros session (its /<node>/session, events, masks and "
-        "camera input): settings come from the recording; compare with its masks",
-    )
-    parser.add_argument("--replay-node", help="the node to replay when the recording has several")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="with --replay: override one recorded node parameter on purpose (YAML value)",
-    )
-    parser.add_argument("--replay-report", type=Path, help="with --replay: also write the report")
-    parser.add_argument(
-        "--replay-min-iou",
-        type=float,
-        default=1.0,
-        help="with --replay: lowest mask IoU that counts as equal (1.0: the same machine and "
-        "threads reproduce masks exactly; lower it for another machine)",
-    )
 
 
 @dataclass
@@ -130,7 +103,7 @@ def read_session(reader: Any, node: str | None) -> RecordedSession:
     raise BagError(f"the recording's /{node}/session topic has no message")
 
 
-def replay_settings(session: RecordedSession, overrides: list[str]) -> NodeParams:
+def replay_settings(session: RecordedSession, overrides: tuple[str, ...]) -> NodeParams:
     """The recorded parameters with ``NAME=VALUE`` overrides, validated as the node does."""
     values = dict(session.parameters)
     for item in overrides:
@@ -144,14 +117,16 @@ def replay_settings(session: RecordedSession, overrides: list[str]) -> NodeParam
         raise BagError(f"--set: {err}") from err
 
 
-def load_replay_model(args: argparse.Namespace, session: RecordedSession, params: NodeParams):
+def load_replay_model(
+    settings: ReplaySettings, session: RecordedSession, params: NodeParams
+) -> Sam2Model:
     """The recorded model with ``--checkpoint``; BagError naming every difference from the
     recording (weights, config, image size, precision)."""
     model = load_model(
         params.engine_settings(),
-        checkpoint=args.checkpoint,
-        device=args.device,
-        allow_random_weights=args.checkpoint is None and params.allow_random_weights,
+        checkpoint=settings.checkpoint,
+        device=settings.device,
+        allow_random_weights=settings.checkpoint is None and params.allow_random_weights,
         precision=session.precision,
     )
     differences = [
@@ -177,16 +152,19 @@ class CameraReplay:
 
     def __init__(
         self,
-        args: argparse.Namespace,
         name: str,
         params: NodeParams,
         model: Sam2Model,
         recorded: dict[int, Any],
         events: list[SessionEvent],
         connections: dict[str, Any],
+        min_iou: float,
     ) -> None:
-        self.name, self._args, self._params = name, args, params
-        self.session = CameraSession(StreamingPredictor(params.engine_settings(), model=model))
+        self.name, self._params, self._min_iou = name, params, min_iou
+        self.session = CameraSession(
+            StreamingPredictor(params.engine_settings(), model=model),
+            time_jumps=params.time_jumps,
+        )
         self._recorded, self._events, self._connections = recorded, events, connections
         self._next = 0
         self.comparison = CameraComparison()
@@ -266,7 +244,7 @@ class CameraReplay:
             comparison.largest_score_difference = max(
                 comparison.largest_score_difference, difference
             )
-            if iou < self._args.replay_min_iou:
+            if iou < self._min_iou:
                 self._differ(f"{where}: object {live.object_id}'s mask IoU {iou:.6f}")
 
     def _differ(self, what: str) -> None:
@@ -286,27 +264,33 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def replay(args: argparse.Namespace) -> dict[str, CameraComparison]:
-    """Replay ``args.input`` into ``args.output``; each camera's comparison."""
+def replay(settings: ReplaySettings, source: Path, output: Path) -> dict[str, CameraComparison]:
+    """Replay the recording ``source`` into ``output``; each camera's comparison."""
     typestore = sam2_ros_typestore()
+    reader = open_reader(source, typestore)
     try:
-        reader = AnyReader([args.input], default_typestore=typestore)
-        reader.open()
-    except Exception as err:  # rosbags raises several reader errors for unusable inputs
-        raise BagError(f"cannot open bag {args.input}: {err}") from err
-    try:
-        session = read_session(reader, args.replay_node)
-        params = replay_settings(session, args.set)
-        model = load_replay_model(args, session, params)
-        storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
-        with Writer(args.output, version=9, storage_plugin=storage) as writer:
-            return _replay_cameras(args, reader, writer, typestore, session, params, model)
+        session = read_session(reader, settings.node)
+        params = replay_settings(session, settings.overrides)
+        model = load_replay_model(settings, session, params)
+        with open_writer(output, settings.storage) as writer:
+            return _replay_cameras(reader, writer, typestore, session, params, model, settings)
     finally:
         reader.close()
 
 
-def _replay_cameras(args, reader, writer, typestore, session, params, model):
-    cameras, routes = {}, {}
+def _replay_cameras(
+    reader: Any,
+    writer: Any,
+    typestore: Any,
+    session: RecordedSession,
+    params: NodeParams,
+    model: Sam2Model,
+    settings: ReplaySettings,
+) -> dict[str, CameraComparison]:
+    """Each recorded camera tracked again over its recorded frames, in bag order; their
+    comparisons."""
+    cameras: dict[str, CameraReplay] = {}
+    routes: dict[int, list[CameraReplay]] = {}
     for name, topic in session.cameras:
         events = [
             from_event_msg(msg)
@@ -317,7 +301,9 @@ def _replay_cameras(args, reader, writer, typestore, session, params, model):
             for msg in _messages(reader, f"/{session.node}/{name}/masks", MASKS_TYPE)
         }
         connections = output_connections(writer, typestore, name)
-        cameras[name] = CameraReplay(args, name, params, model, recorded, events, connections)
+        cameras[name] = CameraReplay(
+            name, params, model, recorded, events, connections, settings.min_iou
+        )
         images = [c for c in reader.connections if c.topic == topic and c.msgtype in IMAGE_TYPES]
         if not images:
             raise BagError(f"camera {name}'s image topic {topic} is not in the recording")
@@ -339,9 +325,9 @@ def _messages(reader: Any, topic: str, msgtype: str) -> list[Any]:
     ]
 
 
-def report(args: argparse.Namespace, comparisons: dict[str, CameraComparison]) -> int:
+def report(settings: ReplaySettings, comparisons: dict[str, CameraComparison]) -> int:
     """Print each camera's comparison (and write them as JSON); 1 when anything differs."""
-    differs = any(c.differs(args.replay_min_iou) for c in comparisons.values())
+    differs = any(c.differs(settings.min_iou) for c in comparisons.values())
     for name, c in comparisons.items():
         print(
             f"sam2-ros bag --replay: camera {name}: {c.frames_compared} frames compared, "
@@ -350,8 +336,8 @@ def report(args: argparse.Namespace, comparisons: dict[str, CameraComparison]) -
             + (f" ({c.events_left} never applied)" if c.events_left else "")
             + f"; first difference: {c.first_difference or 'none'}"
         )
-    if args.replay_report:
+    if settings.report:
         report_data = {name: asdict(c) for name, c in comparisons.items()}
-        args.replay_report.write_text(json.dumps({"differs": differs, "cameras": report_data}))
+        settings.report.write_text(json.dumps({"differs": differs, "cameras": report_data}))
     print(f"sam2-ros bag --replay: {'DIFFERS from' if differs else 'reproduces'} the recording")
     return 1 if differs else 0

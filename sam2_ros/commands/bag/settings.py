@@ -4,7 +4,7 @@ loading the model), and the record an output bag carries in its metadata (rosbag
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -12,44 +12,49 @@ from typing import Any
 
 import yaml
 
+from sam2_ros.commands.bag.bag_io import BagError
+from sam2_ros.commands.bag.options import BagSettings
 from sam2_ros.engine.checkpoint import file_sha256
 
-#: Options that say which bags, where and how a run goes, not what it writes.
-RUN_OPTIONS = frozenset(
-    {
-        "command",
-        "run",
-        "input",
-        "output",
-        "inputs",
-        "output_dir",
-        "ray",
-        "workers",
-        "gpus_per_worker",
-        "cpus_per_worker",
-        "retries",
-        "redo",
-        "device",
-        "checkpoint",
-        "prompts",
-    }
-)
+#: Engine settings that say where a run goes, not what it writes (the checkpoint's bytes count
+#: instead of its path).
+RUN_ONLY_ENGINE_SETTINGS = ("device", "checkpoint", "tensorrt_cache_dir")
 #: The keys of an output bag's ``custom_data`` start so; each value is JSON.
 CUSTOM_DATA_PREFIX = "sam2_ros."
 
 
-def settings_hash(args: argparse.Namespace) -> str:
-    """SHA-256 of every option that changes the output, the checkpoint's bytes (or the random
-    weights' seed) and the prompts file's bytes; the same for ``bag`` and ``bags``."""
-    settings = {
-        name: value for name, value in sorted(vars(args).items()) if name not in RUN_OPTIONS
-    }
-    settings["weights"] = (
-        file_sha256(args.checkpoint) if args.checkpoint is not None else "random weights, seed 0"
-    )
-    settings["prompts"] = file_sha256(args.prompts) if args.prompts is not None else None
-    text = json.dumps(settings, sort_keys=True, default=str)
+def settings_hash(settings: BagSettings) -> str:
+    """SHA-256 of every setting that changes the output, the checkpoint's bytes (or the random
+    weights' seed) and the prompts file's bytes: the same for ``bag`` and ``bags`` given the same
+    options, whatever the device, the paths of the checkpoint and the prompts file, and where and
+    how the bags run. A missing checkpoint or prompts file is a BagError."""
+    engine = settings.engine
+    record = dataclasses.asdict(settings)
+    for name in RUN_ONLY_ENGINE_SETTINGS:
+        del record["engine"][name]
+    if engine.onnx_dir is not None:
+        record["engine"]["onnx_dir"] = engine.onnx_dir.resolve()
+    record["prompts"] = _file_hash(settings.prompts)
+    record["weights"] = _file_hash(engine.checkpoint) or f"random weights, seed {engine.seed}"
+    text = json.dumps(record, sort_keys=True, default=_json_value)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_hash(path: Path | None) -> str | None:
+    """SHA-256 of a file's bytes; None without a file."""
+    if path is None:
+        return None
+    try:
+        return file_sha256(path)
+    except OSError as err:
+        raise BagError(f"cannot read {path}: {err}") from err
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON writes for a value it has no type for: a set sorted, anything else its text."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def output_custom_data(record: dict[str, Any]) -> dict[str, str]:

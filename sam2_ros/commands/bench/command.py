@@ -48,6 +48,28 @@ from sam2_ros.runtime.heap import heap_settings
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``sam2-ros bench``."""
+    _add_engine_arguments(parser)
+    _add_node_arguments(parser)
+    _add_scenario_arguments(parser)
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="time bags of --frames frames annotated here against Ray workers (sam2-ros bags)",
+    )
+    parser.add_argument(
+        "--fleet-bags", type=at_least(1), default=4, help="bags for --fleet (default 4)"
+    )
+    parser.add_argument(
+        "--memory-selection",
+        choices=MEMORY_SELECTIONS,
+        default="sam2",
+        help="samurai: time SAMURAI's motion-aware memory against SAM 2's own, in turn",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, the frames and what the engine mode times besides the engine."""
     parser.add_argument(
         "--frames", type=at_least(1), default=30, help="frames to time (default 30)"
     )
@@ -90,6 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("eager", "vos"),
         help="time Meta's SAM2VideoPredictor alongside (vos: its compiled vos_optimized one)",
     )
+
+
+def _add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--node`` and what goes with it, ``--late-prompt`` and ``--association``."""
     parser.add_argument("--node", action="store_true", help="measure the ROS node end to end")
     parser.add_argument(
         "--late-prompt",
@@ -126,6 +152,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --node: the camera also publishes registered depth and CameraInfo; the node "
         "lifts every object into 3D",
     )
+
+
+def _add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tracking-scenario`` and the ``--scenario-*`` settings of its scene."""
     parser.add_argument(
         "--tracking-scenario",
         action="store_true",
@@ -150,21 +180,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--scenario-{name}", type=kind, default=default, help=f"{help_text} ({default})"
         )
-    parser.add_argument(
-        "--fleet",
-        action="store_true",
-        help="time bags of --frames frames annotated here against Ray workers (sam2-ros bags)",
-    )
-    parser.add_argument(
-        "--fleet-bags", type=at_least(1), default=4, help="bags for --fleet (default 4)"
-    )
-    parser.add_argument(
-        "--memory-selection",
-        choices=MEMORY_SELECTIONS,
-        default="sam2",
-        help="samurai: time SAMURAI's motion-aware memory against SAM 2's own, in turn",
-    )
-    parser.add_argument("--json", type=Path, help="also write the results here")
 
 
 def _positive_float(text: str) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,108 @@ def _tensor_bytes(value: Any) -> int:
 BUCKET_CHANGE_FRAMES = 20
 
 
+@dataclass
+class _Sides:
+    """What the engine mode times on every frame, in turn (None: not asked for)."""
+
+    ours: StreamingPredictor
+    #: Ours uncompiled, when ours is compiled (``--compile``).
+    eager: StreamingPredictor | None = None
+    #: Meta's predictor (``--compare-official``).
+    official: _Official | None = None
+    #: Ours and Meta's predictor in fp32, when ours runs bf16 against Meta's.
+    fp32: StreamingPredictor | None = None
+    official_fp32: _Official | None = None
+    #: Seconds the compiled model took to warm up.
+    compile_s: float = 0.0
+    #: Graphs dynamo had compiled in the process when the counted frames began.
+    graphs: int = 0
+
+    def steps(self, frame: np.ndarray, prompts: list, index: int) -> dict[str, Callable]:
+        """Each side's step on frame ``index`` (``prompts``: the points prompted on it), by name;
+        each returns its result and milliseconds."""
+        steps = {"ours": functools.partial(timed_step, self.ours, frame, prompts)}
+        if self.eager is not None:
+            steps["eager"] = functools.partial(timed_step, self.eager, frame, prompts)
+        if self.fp32 is not None:
+            steps["ours_fp32"] = functools.partial(timed_step, self.fp32, frame, prompts)
+        if self.official is not None:
+            steps["official"] = functools.partial(_official_step, self.official, index)
+        if self.official_fp32 is not None:
+            steps["official_fp32"] = functools.partial(_official_step, self.official_fp32, index)
+        return steps
+
+    def readings(self, lift: bool) -> list[str]:
+        """The names of the per-frame readings of these sides (``lift``: with ``--lift``)."""
+        names = ["ours_ms", "rss", "state"] + (["lift_ms"] if lift else [])
+        if self.eager is not None:
+            names += ["eager_ms"]
+        if self.official is not None:
+            names += ["official_ms", "official_state", "iou_min"]
+        if self.fp32 is not None:
+            names += ["ours_fp32_ms", "official_fp32_ms", "state_fp32"]
+            names += ["logits_mad_ours", "logits_mad_official"]
+        if self.ours.model.device.type == "cuda":
+            names += ["cuda_allocated", "cuda_peak"]
+        return names
+
+
 def bench_engine(
     args: argparse.Namespace, scene: SyntheticScene, checkpoint: Path, workdir: Path
 ) -> dict[str, Any]:
     """Time the engine on the scene frame by frame, with the sides the options ask for; the
     results (medians of the counted frames, ratios, memory growth and trace)."""
+    total = args.frames + args.warmup + 1
+    points = scene.prompt_points(args.objects)
+    sides = _engine_sides(args, scene, checkpoint, workdir, points, total)
+    # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
+    record = {name: np.zeros(total) for name in sides.readings(args.lift)}
+    graphs_uncounted = 0
+    for index in tqdm(range(total), desc="sam2-ros bench", unit="frame"):
+        if sides.eager is not None and index == args.warmup + 1:
+            # dynamo counts every graph of the process: Meta's vos predictor compiles in its
+            # first frames, so steady state is counted from the first counted frame
+            graphs_uncounted, sides.graphs = compiled_graphs() - sides.graphs, compiled_graphs()
+        frame = scene.frame(index)
+        steps = sides.steps(frame, points if index == 0 else [], index)
+        done = {}
+        for name in in_turn(list(steps), index):
+            done[name], record[f"{name}_ms"][index] = steps[name]()
+        _read_frame(args, scene, sides, record, index, done)
+    results = _engine_results(args, scene, sides, record)
+    if sides.eager is not None:
+        results |= _compiled_results(args, sides, record, graphs_uncounted)
+        results |= _bucket_changes(sides.ours, scene, total)
+    ours = sides.ours
+    if args.save_objects:
+        results["memory_bytes"] = memory = ours.memory_bytes()
+        results["memory_bytes_without_history"] = memory - ours.history_bytes()
+        results["objects_file_bytes"] = ours.save_objects(workdir / "objects.safetensors")
+    counted = slice(args.warmup + 1, None)
+    if args.lift:
+        results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))
+        results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]
+    if sides.official is not None:
+        results |= _official_results(args, sides, record, results)
+    if sides.fp32 is not None:
+        results |= _precision_comparison(record, counted)
+    device = ours.model.device
+    if device.type == "cuda":
+        results["cuda_allocated_bytes"] = growth(record["cuda_allocated"])
+        results["cuda_peak_bytes"] = growth(record["cuda_peak"])
+    results["memory_trace"] = memory_trace(record, ["rss", "state", "cuda_allocated"])
+    return results
+
+
+def _engine_sides(
+    args: argparse.Namespace,
+    scene: SyntheticScene,
+    checkpoint: Path,
+    workdir: Path,
+    points: list,
+    total: int,
+) -> _Sides:
+    """Ours, and the sides the options ask for, each loaded (compiled ones warmed up)."""
     compiled = args.compile != "none"
     # Compiled, one object more than prompted is allowed: adding it is timed at the end.
     max_objects = max(args.objects, 1) + int(compiled)
@@ -68,78 +165,65 @@ def bench_engine(
         max_objects=max_objects,
         precision=args.precision,
     )
-    device = ours.model.device
-    eager = None
+    sides = _Sides(ours)
     if compiled:
-        eager = StreamingPredictor(model=_load(args, checkpoint), max_objects=max_objects)
+        sides.eager = StreamingPredictor(model=_load(args, checkpoint), max_objects=max_objects)
         ours.model.compile(args.compile)
-        compile_s = warm_up(ours.model, max(args.objects, 1), scene.width, scene.height)
-        graphs = compiled_graphs()
-    points = scene.prompt_points(args.objects)
-    total = args.frames + args.warmup + 1
-    official = fp32 = official_fp32 = None
+        sides.compile_s = warm_up(ours.model, max(args.objects, 1), scene.width, scene.height)
+        sides.graphs = compiled_graphs()
     if args.compare_official:
         folder = _frames_folder(scene, total, workdir)
-        official = _official(args, scene, checkpoint, folder, points, ours.model)
+        sides.official = _official(args, scene, checkpoint, folder, points, ours.model)
         if ours.model.precision == "bf16":
-            fp32 = StreamingPredictor(
+            sides.fp32 = StreamingPredictor(
                 model=_load(args, checkpoint, "fp32"), max_objects=max_objects
             )
-            official_fp32 = _official(args, scene, checkpoint, folder, points, fp32.model)
-    # Per-frame readings in preallocated arrays, so recording them does not grow the RSS measured.
-    names = ["ours_ms", "rss", "state"] + (["lift_ms"] if args.lift else [])
-    if eager is not None:
-        names += ["eager_ms"]
-    if official is not None:
-        names += ["official_ms", "official_state", "iou_min"]
-    if fp32 is not None:
-        names += ["ours_fp32_ms", "official_fp32_ms", "state_fp32"]
-        names += ["logits_mad_ours", "logits_mad_official"]
+            sides.official_fp32 = _official(
+                args, scene, checkpoint, folder, points, sides.fp32.model
+            )
+    return sides
+
+
+def _read_frame(
+    args: argparse.Namespace,
+    scene: SyntheticScene,
+    sides: _Sides,
+    record: dict[str, np.ndarray],
+    index: int,
+    done: dict[str, Any],
+) -> None:
+    """Frame ``index``'s readings besides the times: lifting, agreement with Meta's predictor,
+    memory."""
+    result = done["ours"]
+    if args.lift:
+        record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
+    if sides.official is not None:
+        official_masks = done["official"][0]
+        record["official_state"][index] = _tensor_bytes(sides.official.state["output_dict_per_obj"])
+        record["iou_min"][index] = mask_ious(result.masks, official_masks).min()
+    if sides.official_fp32 is not None:
+        reference = done["official_fp32"][1]
+        record["logits_mad_ours"][index] = np.abs(result.mask_logits - reference).mean()
+        record["logits_mad_official"][index] = np.abs(done["official"][1] - reference).mean()
+    record["rss"][index] = rss_bytes()
+    record["state"][index] = sides.ours.memory_bytes()
+    if sides.fp32 is not None:
+        record["state_fp32"][index] = sides.fp32.memory_bytes()
+    device = sides.ours.model.device
     if device.type == "cuda":
-        names += ["cuda_allocated", "cuda_peak"]
-    record = {name: np.zeros(total) for name in names}
-    for index in tqdm(range(total), desc="sam2-ros bench", unit="frame"):
-        if eager is not None and index == args.warmup + 1:
-            # dynamo counts every graph of the process: Meta's vos predictor compiles in its
-            # first frames, so steady state is counted from the first counted frame
-            graphs_uncounted, graphs = compiled_graphs() - graphs, compiled_graphs()
-        frame = scene.frame(index)
-        prompts = points if index == 0 else []
-        steps = {"ours": functools.partial(timed_step, ours, frame, prompts)}
-        if eager is not None:
-            steps["eager"] = functools.partial(timed_step, eager, frame, prompts)
-        if fp32 is not None:
-            steps["ours_fp32"] = functools.partial(timed_step, fp32, frame, prompts)
-        if official is not None:
-            steps["official"] = functools.partial(_official_step, official, index)
-        if official_fp32 is not None:
-            steps["official_fp32"] = functools.partial(_official_step, official_fp32, index)
-        done = {}
-        for name in in_turn(list(steps), index):
-            done[name], record[f"{name}_ms"][index] = steps[name]()
-        result = done["ours"]
-        if args.lift:
-            record["lift_ms"][index] = _lift_ms(scene, index, result.masks)
-        if official is not None:
-            official_masks, official_logits = done["official"]
-            record["official_state"][index] = _tensor_bytes(official.state["output_dict_per_obj"])
-            record["iou_min"][index] = mask_ious(result.masks, official_masks).min()
-        if official_fp32 is not None:
-            reference = done["official_fp32"][1]
-            record["logits_mad_ours"][index] = np.abs(result.mask_logits - reference).mean()
-            record["logits_mad_official"][index] = np.abs(official_logits - reference).mean()
-        record["rss"][index] = rss_bytes()
-        record["state"][index] = ours.memory_bytes()
-        if fp32 is not None:
-            record["state_fp32"][index] = fp32.memory_bytes()
-        if device.type == "cuda":
-            record["cuda_allocated"][index] = torch.cuda.memory_allocated(device)
-            record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
+        record["cuda_allocated"][index] = torch.cuda.memory_allocated(device)
+        record["cuda_peak"][index] = torch.cuda.max_memory_allocated(device)
+
+
+def _engine_results(
+    args: argparse.Namespace, scene: SyntheticScene, sides: _Sides, record: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """What every engine run reports: the run, our median frame time and memory growth."""
+    ours = sides.ours
     counted = slice(args.warmup + 1, None)
-    uncounted = slice(0, args.warmup + 1)
-    results: dict[str, Any] = {
+    return {
         "mode": "engine",
-        "device": str(device),
+        "device": str(ours.model.device),
         "precision": ours.model.precision,
         "precision_reason": ours.model.precision_reason,
         "frames": args.frames,
@@ -149,43 +233,52 @@ def bench_engine(
         "ours_ms_median": float(np.median(record["ours_ms"][counted])),
         "rss_bytes": growth(record["rss"]),
         "ours_state_bytes": growth(record["state"]),
-        "rss_includes_official": official is not None,
+        "rss_includes_official": sides.official is not None,
     }
-    if eager is not None:
-        results["compile"] = args.compile
-        results["compile_warmup_s"] = compile_s
-        results["ours_warmup_frames_s"] = float(record["ours_ms"][uncounted].sum() / 1000.0)
-        results["eager_ms_median"] = float(np.median(record["eager_ms"][counted]))
-        results["ratio_compiled_over_eager"] = (
-            results["ours_ms_median"] / results["eager_ms_median"]
-        )
-        results["graphs_compiled_in_uncounted_frames"] = graphs_uncounted
-        results["recompilations"] = compiled_graphs() - graphs
-        results |= _bucket_changes(ours, scene, total)
-    if args.save_objects:
-        results["memory_bytes"] = memory = ours.memory_bytes()
-        results["memory_bytes_without_history"] = memory - ours.history_bytes()
-        results["objects_file_bytes"] = ours.save_objects(workdir / "objects.safetensors")
-    if args.lift:
-        results["lift_ms_median"] = float(np.median(record["lift_ms"][counted]))
-        results["ratio_lift_over_engine"] = results["lift_ms_median"] / results["ours_ms_median"]
-    if official is not None:
-        results["official"] = args.compare_official
-        results["official_setup_s"] = official.setup_s
-        results["official_warmup_frames_s"] = float(record["official_ms"][uncounted].sum() / 1000.0)
-        results["official_ms_median"] = median = float(np.median(record["official_ms"][counted]))
-        results["ratio_ours_over_official"] = results["ours_ms_median"] / median
-        if eager is not None:
-            results["ratio_eager_over_official"] = results["eager_ms_median"] / median
-        results["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
-        results["official_state_bytes"] = growth(record["official_state"])
-    if fp32 is not None:
-        results |= _precision_comparison(record, counted)
-    if device.type == "cuda":
-        results["cuda_allocated_bytes"] = growth(record["cuda_allocated"])
-        results["cuda_peak_bytes"] = growth(record["cuda_peak"])
-    results["memory_trace"] = memory_trace(record, ["rss", "state", "cuda_allocated"])
-    return results
+
+
+def _compiled_results(
+    args: argparse.Namespace, sides: _Sides, record: dict[str, np.ndarray], graphs_uncounted: int
+) -> dict[str, Any]:
+    """The compiled engine against itself eager: warm-up, median frame times, graphs compiled."""
+    counted = slice(args.warmup + 1, None)
+    uncounted = slice(0, args.warmup + 1)
+    ours_ms = float(np.median(record["ours_ms"][counted]))
+    eager_ms = float(np.median(record["eager_ms"][counted]))
+    return {
+        "compile": args.compile,
+        "compile_warmup_s": sides.compile_s,
+        "ours_warmup_frames_s": float(record["ours_ms"][uncounted].sum() / 1000.0),
+        "eager_ms_median": eager_ms,
+        "ratio_compiled_over_eager": ours_ms / eager_ms,
+        "graphs_compiled_in_uncounted_frames": graphs_uncounted,
+        "recompilations": compiled_graphs() - sides.graphs,
+    }
+
+
+def _official_results(
+    args: argparse.Namespace,
+    sides: _Sides,
+    record: dict[str, np.ndarray],
+    results: dict[str, Any],
+) -> dict[str, Any]:
+    """Ours (and ours eager) against Meta's predictor: set-up, frame times, mask agreement,
+    state growth."""
+    counted = slice(args.warmup + 1, None)
+    uncounted = slice(0, args.warmup + 1)
+    median = float(np.median(record["official_ms"][counted]))
+    official = {
+        "official": args.compare_official,
+        "official_setup_s": sides.official.setup_s,
+        "official_warmup_frames_s": float(record["official_ms"][uncounted].sum() / 1000.0),
+        "official_ms_median": median,
+        "ratio_ours_over_official": results["ours_ms_median"] / median,
+    }
+    if sides.eager is not None:
+        official["ratio_eager_over_official"] = results["eager_ms_median"] / median
+    official["mask_iou_vs_official_min"] = float(record["iou_min"][counted].min())
+    official["official_state_bytes"] = growth(record["official_state"])
+    return official
 
 
 def _load(args: argparse.Namespace, checkpoint: Path, precision: str | None = None) -> Sam2Model:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import ray
 from rclpy.serialization import serialize_message
-from rosbags.rosbag2 import StoragePlugin, Writer
 from std_msgs.msg import Header
 
-from sam2_ros.commands.bag.command import add_options, sam2_ros_typestore
+from sam2_ros.commands.bag.bag_io import open_writer, sam2_ros_typestore
+from sam2_ros.commands.bag.options import BagSettings, add_options, read_bag_settings
 from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.fleet.options import RaySettings
 from sam2_ros.commands.fleet.plan import BagJob
 from sam2_ros.commands.fleet.ray_actors import run_on_ray, start, start_workers
 from sam2_ros.commands.fleet.worker import BagWorker
@@ -30,7 +31,7 @@ PERIOD_NS = 100_000_000
 def write_scene_bag(path: Path, scene: SyntheticScene, frames: int, first: int) -> Path:
     """``frames`` frames of the scene from frame ``first`` as rgb8 Images at 10 Hz (MCAP)."""
     typestore = sam2_ros_typestore()
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+    with open_writer(path, "mcap") as writer:
         connection = writer.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=typestore)
         for offset in range(frames):
             stamp = (first + offset + 1) * PERIOD_NS
@@ -41,24 +42,23 @@ def write_scene_bag(path: Path, scene: SyntheticScene, frames: int, first: int) 
     return path
 
 
-def _bag_options(args: argparse.Namespace, checkpoint: Path, prompts: Path) -> argparse.Namespace:
-    """The ``bag`` options of the benchmark's settings."""
+def _bag_settings(args: argparse.Namespace, checkpoint: Path, prompts: Path) -> BagSettings:
+    """The bag settings of the benchmark's options, read as ``sam2-ros bag`` reads its own."""
     parser = argparse.ArgumentParser()
     add_options(parser)
-    return parser.parse_args(
+    options = parser.parse_args(
         [
             *["--image-topic", TOPIC, "--prompts", str(prompts), "--checkpoint", str(checkpoint)],
             *["--image-size", str(args.image_size), "--model-cfg", args.model_cfg],
             *["--device", args.device, "--precision", args.precision],
         ]
     )
+    return read_bag_settings(options)
 
 
-def _ray_args(workers: int, gpus: float) -> argparse.Namespace:
-    """``bags --ray local --workers N`` as the runner reads it (default CPUs per worker)."""
-    return argparse.Namespace(
-        ray="local", workers=workers, cpus_per_worker=None, gpus_per_worker=gpus, retries=0
-    )
+def _ray_settings(workers: int, gpus: float) -> RaySettings:
+    """``bags --ray local --workers N`` (default CPUs per worker, no retries)."""
+    return RaySettings("local", workers=workers, gpus_per_worker=gpus, retries=0)
 
 
 def bench_fleet(
@@ -78,14 +78,14 @@ def bench_fleet(
             for x, y in scene.prompt_points(args.objects)
         )
     )
-    options = _bag_options(args, checkpoint, prompts)
-    settings = settings_hash(options)
+    settings = _bag_settings(args, checkpoint, prompts)
+    digest = settings_hash(settings)
     gpus = 1.0 if resolve_device(args.device).type == "cuda" else 0.0
-    here = BagWorker(options, settings)
+    here = BagWorker(settings, digest)
     started = time.perf_counter()
-    start(_ray_args(1, gpus))
+    start(_ray_settings(1, gpus))
     try:
-        (worker,) = start_workers(_ray_args(1, gpus), options, settings)
+        (worker,) = start_workers(_ray_settings(1, gpus), settings, digest)
         ray.get(worker.ready.remote())
         startup = time.perf_counter() - started
         here_s, ray_s = [], []
@@ -117,7 +117,7 @@ def bench_fleet(
         records: list[dict] = []
         jobs = [BagJob(bag, workdir / f"bags_{workers}" / bag.name) for bag in bags]
         jobs[0].output.parent.mkdir()
-        timings = run_on_ray(_ray_args(workers, gpus), options, settings, jobs, records.append)
+        timings = run_on_ray(_ray_settings(workers, gpus), settings, digest, jobs, records.append)
         if any(record["status"] != "done" for record in records):
             raise RuntimeError(f"bench bags failed: {records}")
         results[f"bags_{workers}_workers_startup_seconds"] = timings["startup_seconds"]

@@ -20,9 +20,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sam2_ros.commands.bag.command import RUN_ERRORS, add_options, check_options
+from sam2_ros.commands.bag.bag_io import RUN_ERRORS, BagError
+from sam2_ros.commands.bag.options import BagSettings, add_options
 from sam2_ros.commands.bag.settings import settings_hash
 from sam2_ros.commands.cli import at_least
+from sam2_ros.commands.fleet.options import FleetSettings, RaySettings, read_fleet_settings
 from sam2_ros.commands.fleet.plan import (
     MANIFEST_NAME,
     BagJob,
@@ -32,8 +34,8 @@ from sam2_ros.commands.fleet.plan import (
 )
 from sam2_ros.commands.fleet.worker import BagWorker, failure, manifest_line
 
-#: The options that say where the bags run; the workers get every other one.
-FLEET_OPTIONS = ("inputs", "output_dir", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
+#: Where the bags run by default: here, no Ray (the defaults of the Ray options).
+RAY = RaySettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,10 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'ray://HEAD:10001' join a cluster (default: this process, no Ray)",
     )
     parser.add_argument(
-        "--workers", type=at_least(1), default=1, help="Ray actors, each with a model"
+        "--workers", type=at_least(1), default=RAY.workers, help="Ray actors, each with a model"
     )
     parser.add_argument(
-        "--gpus-per-worker", type=at_least(0, float), default=0.0, help="Ray GPUs (fractions)"
+        "--gpus-per-worker",
+        type=at_least(0, float),
+        default=RAY.gpus_per_worker,
+        help="Ray GPUs (fractions)",
     )
     parser.add_argument(
         "--cpus-per-worker",
@@ -69,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
         type=at_least(0),
-        default=2,
+        default=RAY.retries,
         help="times a bag is retried when its worker process or node dies",
     )
     parser.add_argument(
@@ -99,51 +104,44 @@ class Manifest:
             self.frames += sum(record["frames"].values())
 
 
-def _absolute(args: argparse.Namespace) -> argparse.Namespace:
-    """The options with every path absolute (Ray workers run elsewhere)."""
-    values = {
-        name: value.resolve() if isinstance(value, Path) else value
-        for name, value in vars(args).items()
-        if name != "run"
-    }
-    values["inputs"] = [path.resolve() for path in args.inputs]
-    return argparse.Namespace(**values)
-
-
 def run(args: argparse.Namespace) -> int:
     """Annotate every input; 0 when none failed."""
     try:
-        check_options(args)
+        fleet = read_fleet_settings(args)
     except RUN_ERRORS as err:
         print(f"sam2-ros bags: {err}\nnothing run")
         return 1
-    if args.ray is None and (args.workers != 1 or args.gpus_per_worker):
+    ray = fleet.ray
+    if ray.address is None and (ray.workers != 1 or ray.gpus_per_worker):
         print("sam2-ros bags: --workers and --gpus-per-worker need --ray (local or an address)")
         return 1
-    args = _absolute(args)
-    output_dir = args.output_dir
+    try:
+        digest = settings_hash(fleet.bag)  # reads the checkpoint and the prompts file
+    except BagError as err:
+        print(f"sam2-ros bags: {err}\nnothing run")
+        return 1
+    output_dir = fleet.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_partials(output_dir)  # of an earlier run that was killed
-    settings = settings_hash(args)
-    bags, unusable = find_bags(args.inputs, output_dir)
-    jobs, skipped = plan(bags, output_dir, settings, args.redo)
+    bags, unusable = find_bags(list(fleet.inputs), output_dir)
+    jobs, skipped = plan(bags, output_dir, digest, fleet.redo)
     manifest = Manifest(output_dir / MANIFEST_NAME)
     started = time.perf_counter()
     for path, why in unusable:
-        manifest.append(failure(BagJob(path, output_dir), why, settings, started))
+        manifest.append(failure(BagJob(path, output_dir), why, digest, started))
     for job, record in skipped:
         manifest.append(manifest_line(job, "skipped", record, 0.0, None))
-    timings = _run_jobs(args, settings, jobs, manifest) if jobs else {}
+    timings = _run_jobs(fleet, digest, jobs, manifest) if jobs else {}
     remove_partials(output_dir)  # of attempts whose worker died
     print(f"sam2-ros bags: {_summary(manifest, jobs, timings, time.perf_counter() - started)}")
     return 1 if manifest.counts["failed"] else 0
 
 
 def _run_jobs(
-    args: argparse.Namespace, settings: str, jobs: list[BagJob], manifest: Manifest
+    fleet: FleetSettings, digest: str, jobs: list[BagJob], manifest: Manifest
 ) -> dict[str, float]:
-    """Run the jobs here or on Ray with a progress bar (quiet off a terminal)."""
-    options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in FLEET_OPTIONS})
+    """Run the jobs here or on Ray with a progress bar (quiet off a terminal); ``digest``: the
+    settings hash."""
     with tqdm(total=len(jobs), desc="sam2-ros bags", unit="bag", disable=None) as bar:
 
         def on_record(record: dict[str, Any]) -> None:
@@ -153,26 +151,27 @@ def _run_jobs(
             if record["status"] == "failed":
                 tqdm.write(f"sam2-ros bags: {record['input']} failed: {record['reason']}")
 
-        if args.ray is None:
-            return run_here(options, settings, jobs, on_record)
+        if fleet.ray.address is None:
+            return run_here(fleet.bag, digest, jobs, on_record)
         from sam2_ros.commands.fleet.ray_actors import run_on_ray  # Ray only when asked for
 
-        return run_on_ray(args, options, settings, jobs, on_record)
+        return run_on_ray(fleet.ray, fleet.bag, digest, jobs, on_record)
 
 
 def run_here(
-    options: argparse.Namespace,
-    settings: str,
+    settings: BagSettings,
+    digest: str,
     jobs: list[BagJob],
     on_record: Callable[[dict[str, Any]], None],
 ) -> dict[str, float]:
-    """The jobs one after another in this process, with one model."""
+    """The jobs one after another in this process, with one model; ``digest``: the settings
+    hash."""
     started = time.perf_counter()
     try:
-        worker = BagWorker(options, settings)
+        worker = BagWorker(settings, digest)
     except RUN_ERRORS as err:
         for job in jobs:
-            on_record(failure(job, f"cannot load the model: {err}", settings, started))
+            on_record(failure(job, f"cannot load the model: {err}", digest, started))
         return {}
     ready = time.perf_counter()
     for job in jobs:

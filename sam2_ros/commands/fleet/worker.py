@@ -4,7 +4,6 @@ runs in the command's process or as a Ray actor."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import socket
@@ -14,7 +13,8 @@ import uuid
 import warnings
 from typing import Any
 
-from sam2_ros.commands.bag.command import annotate, load_bag_model
+from sam2_ros.commands.bag.annotate import annotate, load_bag_model
+from sam2_ros.commands.bag.options import BagSettings
 from sam2_ros.commands.fleet.plan import PARTIAL_PREFIX, BagJob, publish
 
 
@@ -61,24 +61,26 @@ def manifest_line(
 
 
 def failure(
-    job: BagJob, reason: str, settings: str, started: float, worker: dict | None = None
+    job: BagJob, reason: str, digest: str, started: float, worker: dict | None = None
 ) -> dict[str, Any]:
-    """The manifest line of a bag that failed (in this process unless ``worker`` says)."""
+    """The manifest line of a bag that failed (in this process unless ``worker`` says) with
+    settings whose hash is ``digest``."""
     seconds = time.perf_counter() - started
     where = worker_identity() if worker is None else worker
-    return manifest_line(job, "failed", {"settings_hash": settings}, seconds, where, reason)
+    return manifest_line(job, "failed", {"settings_hash": digest}, seconds, where, reason)
 
 
 class BagWorker:
-    """Holds one model (loaded once) and annotates the bags it is given."""
+    """Holds one model (loaded once) and annotates the bags it is given with ``settings``, whose
+    hash is ``digest``; ``threads`` > 0: torch's threads."""
 
-    def __init__(self, options: argparse.Namespace, settings: str, threads: int = 0) -> None:
+    def __init__(self, settings: BagSettings, digest: str, threads: int = 0) -> None:
         if threads > 0:
             import torch
 
             torch.set_num_threads(threads)
-        self._options, self._settings = options, settings
-        self._model = load_bag_model(options)
+        self._settings, self._digest = settings, digest
+        self._model = load_bag_model(settings)
 
     def ready(self) -> dict[str, Any]:
         """Where the loaded worker runs (answers once the model is loaded)."""
@@ -94,10 +96,10 @@ class BagWorker:
         try:
             attempt.mkdir()
             written = attempt / job.output.name
-            summary = annotate(self._options, self._model, job.input, written, self._settings)
+            summary = annotate(self._settings, self._model, job.input, written, self._digest)
             publish(written, job.output)
         except Exception as err:  # a bad bag fails alone: the worker goes on with the next
-            return failure(job, f"{type(err).__name__}: {err}", self._settings, started)
+            return failure(job, f"{type(err).__name__}: {err}", self._digest, started)
         finally:
             shutil.rmtree(attempt, ignore_errors=True)
         seconds = time.perf_counter() - started

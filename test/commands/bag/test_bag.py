@@ -22,7 +22,7 @@ from sam2_ros.srv import AddPrompt
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from sam2_ros.commands.bag.command import sam2_ros_typestore
+from sam2_ros.commands.bag.bag_io import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
 from sam2_ros.commands.harness.node_client import NodeClient, NodeProcess
 from sam2_ros.engine import StreamingPredictor

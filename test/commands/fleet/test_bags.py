@@ -21,7 +21,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import CompressedImage
 
-from sam2_ros.commands.bag.command import sam2_ros_typestore
+from sam2_ros.commands.bag.bag_io import sam2_ros_typestore
 from sam2_ros.commands.cli import main as cli_main
 from sam2_ros.commands.fleet.plan import MANIFEST_NAME, PARTIAL_PREFIX
 from sam2_ros.messages.images import array_to_image_msg
