@@ -32,6 +32,8 @@ class DepthBuffer:
         self._arrived = threading.Condition()
         self._jump_tolerance = jump_tolerance
         self._newest: int | None = None  # on the current timeline, kept when cleared
+        #: Times the depth stamps went back so far: the number of the current timeline.
+        self.timeline = 0
 
     def add(self, stamp: int, item: Any) -> None:
         """A depth image arrived (subscription callback)."""
@@ -39,6 +41,7 @@ class DepthBuffer:
             if self._newest is not None and stamp < self._newest - self._jump_tolerance:
                 self._items.clear()  # the old timeline's, whose stamps may come again
                 self._newest = None
+                self.timeline += 1
             self._newest = stamp if self._newest is None else max(self._newest, stamp)
             self._items.append((stamp, item))
             self._arrived.notify_all()

@@ -151,3 +151,20 @@ class TrackedFrames:
             f"of it): the {len(frames)} frames held are stamped {stamp_text(int(stamps.min()))} "
             f"(oldest) to {stamp_text(int(stamps.max()))} (newest){since}"
         )
+
+
+class Timelines:
+    """The timeline of each stamp of a stream, in order, by :meth:`TrackedFrames.jump_back`'s
+    rule: what tells apart frames with the same stamp on two timelines (a bag of concatenated
+    recordings, a recorded session whose camera looped)."""
+
+    def __init__(self, jump_tolerance: int = 0) -> None:
+        self._frames = TrackedFrames(1, jump_tolerance)
+
+    def of(self, stamp: int) -> int:
+        """The timeline of the stream's next stamp (0 until its stamps first go back)."""
+        jump = self._frames.jump_back(stamp)
+        if jump is not None:
+            self._frames.start_timeline(jump)
+        self._frames.add(stamp, 0)
+        return self._frames.timeline

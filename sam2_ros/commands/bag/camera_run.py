@@ -17,7 +17,7 @@ from sam2_ros.commands.bag.prompts import BagPrompt
 from sam2_ros.engine import PromptError, StreamingPredictor, TrackResult
 from sam2_ros.messages.detections import detection_message
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
-from sam2_ros.tracking.camera_session import CameraSession, EventSource
+from sam2_ros.tracking.camera_session import CameraSession, EventSource, TimeJumpOutcome
 from sam2_ros.tracking.detections import DetectionOutcome
 from sam2_ros.tracking.duplicates import duplicate_text
 from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
@@ -52,6 +52,8 @@ class CameraRun:
             *((settings.detection, settings.duplicates) if detector else (None, None)),
             on_outcome=self._report,
             on_duplicate=lambda d: tqdm.write(f"{self._where}: {duplicate_text(d)}"),
+            on_time_jump=self._report_time_jump,
+            time_jumps=settings.time_jumps,
         )
         self._frames = self._skipped = self._detection_messages = 0
         self._engine_s: list[float] = []  # the engine's time of each frame
@@ -88,6 +90,7 @@ class CameraRun:
         self._where = where
         started = time.perf_counter()
         header = ros_header(msg.header)
+        self._session.frame_received(stamp_ns(msg.header.stamp))
 
         def due() -> None:
             for prompt in self._prompts:
@@ -132,6 +135,10 @@ class CameraRun:
         except PromptError as err:
             raise BagError(f"prompts file entry {prompt.entry} at {where}: {err}") from err
         prompt.applied = True
+
+    def _report_time_jump(self, outcome: TimeJumpOutcome) -> None:
+        objects = "objects forgotten" if outcome.reset else "objects kept"
+        tqdm.write(f"warning: {self._where}: {outcome.jump}: {objects}")
 
     def _report(self, outcome: DetectionOutcome) -> None:
         where = f"detections stamped {stamp_text(outcome.stamp)}"

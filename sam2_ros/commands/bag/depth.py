@@ -1,5 +1,7 @@
 """3D for a bag's camera: each tracked frame waits for the depth image nearest in time, which
-may come later in the bag, and is lifted with the camera's CameraInfo."""
+may come later in the bag, and is lifted with the camera's CameraInfo. When the stamps go back
+(concatenated recordings), a frame of the new timeline waits until the depth images have gone
+back too."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sam2_ros.engine import TrackResult
 from sam2_ros.geometry.lifting import LiftedObject
 from sam2_ros.messages.objects_3d import DepthError, lift_objects, to_objects_3d_msg
 from sam2_ros.tracking.depth_pairing import DepthBuffer
-from sam2_ros.tracking.frame_stamps import stamp_ns, stamp_text
+from sam2_ros.tracking.frame_stamps import Timelines, stamp_ns, stamp_text
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class DepthSettings:
     max_time_diff: float  # pairing tolerance, seconds
     range: tuple[float, float]  # valid depth, metres
     min_points: int  # valid depth pixels an object needs to be lifted
+    #: Nanoseconds a stamp may go back without starting a new timeline (``--time-jump-tolerance``).
+    jump_tolerance: int = 100_000_000
 
 
 class BagLifter:
@@ -37,24 +41,24 @@ class BagLifter:
     ) -> None:
         self._settings, self._camera = settings, camera
         self._writer, self._connection = writer, connection
-        self._depth = DepthBuffer(capacity=100)
-        self._newest_depth = -1
+        self._depth = DepthBuffer(capacity=100, jump_tolerance=settings.jump_tolerance)
+        self._timelines = Timelines(settings.jump_tolerance)  # the frames' timelines
         self._info = None
-        self._waiting: list[tuple[Any, int, TrackResult, dict[int, str]]] = []
+        #: Frames waiting for depth: header, bag time, result, labels, timeline.
+        self._waiting: list[tuple[Any, int, TrackResult, dict[int, str], int]] = []
 
     def add(self, msgtype: str, message: Any) -> None:
         """A depth image or CameraInfo from the bag."""
         if msgtype == CAMERA_INFO_TYPE:
             self._info = message
             return
-        stamp = stamp_ns(message.header.stamp)
-        self._depth.add(stamp, message)
-        self._newest_depth = max(self._newest_depth, stamp)
+        self._depth.add(stamp_ns(message.header.stamp), message)
         self._write_ready(final=False)
 
     def frame(self, header: Any, timestamp: int, result: TrackResult, labels: dict) -> None:
         """A tracked frame, written once its depth image can no longer come closer."""
-        self._waiting.append((header, timestamp, result, dict(labels)))
+        timeline = self._timelines.of(stamp_ns(header.stamp))
+        self._waiting.append((header, timestamp, result, dict(labels), timeline))
         self._write_ready(final=False)
 
     def finish(self) -> None:
@@ -65,9 +69,10 @@ class BagLifter:
         settings = self._settings
         tolerance = int(settings.max_time_diff * 1e9)
         while self._waiting:
-            header, timestamp, result, labels = self._waiting[0]
+            header, timestamp, result, labels, timeline = self._waiting[0]
             stamp = stamp_ns(header.stamp)
-            if not final and self._newest_depth < stamp:
+            depth_behind = self._depth.timeline < timeline  # its stamps have not gone back yet
+            if not final and (depth_behind or not self._depth.complete(stamp)):
                 return
             self._waiting.pop(0)
             depth = self._depth.pair(stamp, tolerance, 0.0)

@@ -14,13 +14,15 @@ from sam2_ros.commands.bag.depth import DepthSettings
 from sam2_ros.commands.bag.prompts import load_prompts, prompts_for
 from sam2_ros.commands.cli import add_device_arguments
 from sam2_ros.engine import DEFAULT_MODEL_CFG, EngineSettings
-from sam2_ros.parameters.declarations import MATCH_ON
+from sam2_ros.parameters.declarations import BY_NAME, MATCH_ON
 from sam2_ros.parameters.node_params import association_settings, duplicate_settings
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings
+from sam2_ros.tracking.frame_stamps import TimeJumpSettings
 
 DEFAULTS = AssociationSettings()
 DUPLICATES = DuplicateSettings()
+TIME_JUMP_TOLERANCE = BY_NAME["time_jump_tolerance"]
 #: The node parameters the bag tool takes as flags (``--detection-min-score`` ...).
 SETTINGS_FLAGS = (
     "max_objects",
@@ -56,6 +58,8 @@ class BagSettings:
     #: The detector rules of the cameras with a detections topic; None: no camera has one.
     detection: AssociationSettings | None
     duplicates: DuplicateSettings
+    #: When a camera's stamps go back within the bag (concatenated recordings).
+    time_jumps: TimeJumpSettings
 
     def absolute(self) -> BagSettings:
         """These settings with every path absolute (Ray workers run elsewhere)."""
@@ -116,6 +120,18 @@ def add_options(parser: argparse.ArgumentParser, image_topic_required: bool = Tr
     )
     parser.add_argument("--occlusion-threshold", type=float, default=0.5)
     parser.add_argument("--max-objects", type=int, default=DEFAULTS.max_objects)
+    parser.add_argument(
+        "--time-jump-tolerance",
+        type=float,
+        default=TIME_JUMP_TOLERANCE.default,
+        help="seconds a frame may be stamped before the newest of its camera without counting "
+        "as a jump back in time (the node's time_jump_tolerance)",
+    )
+    parser.add_argument(
+        "--reset-on-time-jump",
+        action="store_true",
+        help="forget a camera's objects when its stamps go back (the node's reset_on_time_jump)",
+    )
     _add_depth_options(parser)
     _add_detection_options(parser)
 
@@ -227,8 +243,15 @@ def read_bag_settings(args: argparse.Namespace) -> BagSettings:
         openvino_device=args.openvino_device,
         max_objects=args.max_objects,
     )
+    time_jumps = TimeJumpSettings(
+        round(TIME_JUMP_TOLERANCE.check(args.time_jump_tolerance) * 1e9), args.reset_on_time_jump
+    )
     depth = DepthSettings(
-        args.depth_scale, args.depth_max_time_diff, tuple(args.depth_range), args.min_depth_points
+        args.depth_scale,
+        args.depth_max_time_diff,
+        tuple(args.depth_range),
+        args.min_depth_points,
+        time_jumps.tolerance,
     )
     detector = any(camera.detections_topic for camera in cameras)
     return BagSettings(
@@ -240,6 +263,7 @@ def read_bag_settings(args: argparse.Namespace) -> BagSettings:
         depth=depth,
         detection=detection if detector else None,
         duplicates=duplicates,
+        time_jumps=time_jumps,
     )
 
 

@@ -35,7 +35,7 @@ from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_h
 from sam2_ros.parameters.declarations import ParameterError
 from sam2_ros.parameters.node_params import NodeParams, parse
 from sam2_ros.tracking.camera_session import CameraSession, SessionEvent
-from sam2_ros.tracking.frame_stamps import stamp_ns
+from sam2_ros.tracking.frame_stamps import Timelines, stamp_ns
 
 SESSION_TYPE = "sam2_ros/msg/TrackingSession"
 EVENT_TYPE = "sam2_ros/msg/TrackingEvent"
@@ -155,7 +155,7 @@ class CameraReplay:
         name: str,
         params: NodeParams,
         model: Sam2Model,
-        recorded: dict[int, Any],
+        recorded: dict[tuple[int, int], Any],
         events: list[SessionEvent],
         connections: dict[str, Any],
         min_iou: float,
@@ -166,6 +166,7 @@ class CameraReplay:
             time_jumps=params.time_jumps,
         )
         self._recorded, self._events, self._connections = recorded, events, connections
+        self._timelines = Timelines(params.time_jumps.tolerance)  # of the camera's input
         self._next = 0
         self.comparison = CameraComparison()
         self._apply_due(before_output=False)  # what the node did before its first frame
@@ -173,7 +174,8 @@ class CameraReplay:
     def frame(self, writer: Any, message: Any, timestamp: int) -> None:
         """An input frame: tracked, written and compared when the node tracked it."""
         stamp = stamp_ns(message.header.stamp)
-        if stamp not in self._recorded:
+        key = (self._timelines.of(stamp), stamp)  # a stamp may come again after a jump back
+        if key not in self._recorded:
             return  # the node skipped it for a newer one
         try:
             rgb = message_to_rgb(message)
@@ -191,7 +193,7 @@ class CameraReplay:
                 self.session.labels,
                 self._params.occlusion_threshold,
             )
-            self._compare(stamp, result.frame_index, messages["masks"])
+            self._compare(key, result.frame_index, messages["masks"])
 
         self.session.step(
             rgb,
@@ -227,8 +229,9 @@ class CameraReplay:
         if answer is not None and answer.object_id != event.object_id:
             self._differ(f"a prompt made object {answer.object_id}, live {event.object_id}")
 
-    def _compare(self, stamp: int, frame_index: int, ours: Any) -> None:
-        recorded = self._recorded[stamp]
+    def _compare(self, key: tuple[int, int], frame_index: int, ours: Any) -> None:
+        recorded = self._recorded[key]
+        stamp = key[1]
         comparison = self.comparison
         comparison.frames_compared += 1
         theirs = [(o.object_id, o.label) for o in recorded.objects]
@@ -296,8 +299,9 @@ def _replay_cameras(
             from_event_msg(msg)
             for msg in _messages(reader, f"/{session.node}/{name}/events", EVENT_TYPE)
         ]
+        timelines = Timelines(params.time_jumps.tolerance)
         recorded = {
-            stamp_ns(msg.header.stamp): msg
+            (timelines.of(stamp_ns(msg.header.stamp)), stamp_ns(msg.header.stamp)): msg
             for msg in _messages(reader, f"/{session.node}/{name}/masks", MASKS_TYPE)
         }
         connections = output_connections(writer, typestore, name)

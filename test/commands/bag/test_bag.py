@@ -627,3 +627,55 @@ def test_graph_backend_writes_the_torch_results(bags, checkpoint_path, offline, 
         for a, b in zip(on_ort.objects, on_torch.objects, strict=True):
             assert mask_iou(decode_mask(a), decode_mask(b)) > 0.99
             assert abs(a.score - b.score) <= 1e-3
+
+
+def test_a_bag_whose_stamps_go_back_keeps_its_objects_and_says_so(
+    scene, checkpoint_path, tmp_path, capsys
+):
+    """Two recordings concatenated: image stamps go back 1 s within the run (bag time goes on).
+    The prompts file's frame index is unaffected, the object carries over the jump (or is forgotten
+    with --reset-on-time-jump), the jump is reported, a detection of the old timeline that arrives
+    after it starts nothing."""
+    bag = tmp_path / "concatenated"
+    typestore = sam2_ros_typestore()
+    stamps = [index for index in range(10)] + [index for index in range(5)]  # in PERIOD_NS
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        raw = writer.add_connection(RAW, "sensor_msgs/msg/Image", typestore=typestore)
+        found = writer.add_connection(
+            "/detections", "vision_msgs/msg/Detection2DArray", typestore=typestore
+        )
+        for position, index in enumerate(stamps):
+            time_ns = T0_NS + position * PERIOD_NS
+            image = array_to_image_msg(scene.frame(position), "rgb8", frame_header(index))
+            writer.write(raw, time_ns, serialize_message(image))
+            if position == 12:  # a detector still on the first recording's frame 9
+                late = Detection2DArray(
+                    header=frame_header(9),
+                    detections=[box_detection(scene.box("crate", 9), "crate", 0.99)],
+                )
+                writer.write(found, time_ns + 1, serialize_message(late))
+    prompts = tmp_path / "prompts.yaml"
+    ball = [round(v, 1) for v in scene.center("ball", 0)]
+    prompts.write_text(f"prompts:\n  - {{frame: 0, label: ball, points: [{ball}], labels: [1]}}\n")
+    results = {}
+    for reset in (False, True):
+        output = tmp_path / f"out_{reset}"
+        code = cli_main(
+            [
+                *["bag", str(bag), str(output), "--image-topic", RAW, "--prompts", str(prompts)],
+                *["--detections-topic", "/detections", "--detection-confirm-hits", "1"],
+                *["--checkpoint", str(checkpoint_path), "--image-size", str(IMAGE_SIZE)],
+                *(["--reset-on-time-jump"] if reset else []),
+            ]
+        )
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        went_back = f"the stamps went back from {T0_NS // 10**9}.9"
+        (jump,) = [line for line in printed.splitlines() if went_back in line and "objects" in line]
+        assert jump.endswith("objects forgotten" if reset else "objects kept")
+        assert "stamped before the camera's stamps went back" in printed
+        results[reset] = masks_by_frame(read_outputs(output))
+    kept, forgotten = results[False], results[True]
+    assert len(kept) == len(forgotten) == len(stamps)
+    assert [[o.object_id for o in m.objects] for m in kept] == [[1]] * len(stamps)
+    assert [[o.object_id for o in m.objects] for m in forgotten] == [[1]] * 10 + [[]] * 5

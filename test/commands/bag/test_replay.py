@@ -281,3 +281,57 @@ def test_objects_loaded_on_activate_reach_the_events_and_replay(
     code, report, output = replay(recording, tmp_path / "replayed")
     assert code == 0, output
     assert report["cameras"]["camera"]["frames_compared"] == 4
+
+
+def test_a_session_whose_camera_stamps_went_back_replays(
+    client, rosout, tmp_path_factory, scene, tmp_path
+):
+    """The camera restarts mid-session (its stamps start again, on other images): the frames with
+    repeated stamps are kept apart, the jump is an event the replay applies, a prompt stamped on
+    the new timeline lands there in both."""
+    node_name = "sam2_replayed_jump"
+    node = start_node(tmp_path_factory, node_name, max_objects=8)
+    recording = tmp_path_factory.mktemp("recording") / "jumped"
+    try:
+        camera = Camera(client, node_name, "camera", "/camera/image_raw")
+        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
+        assert client.transition(node_name, "configure")
+        recorder = record_and_activate(client, node_name, [camera], recording)
+        burst(camera, scene, 0)
+        assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
+        burst(camera, scene, 3)
+        burst(camera, scene, 6)
+        after = client.collect(ObjectMasks, f"/{node_name}/camera/masks", keep=False)
+        camera.stamp = 0  # the camera restarts: its stamps start again
+        messages = [camera.message(scene.frame(20 + i)) for i in range(6)]
+        for message in messages[:3]:
+            camera.publish(message)
+            again = after.wait_stamp(message.header)
+        assert [o.object_id for o in again.objects] == [1]  # carried over the jump
+        wait_log(rosout, node_name, r"camera camera: the stamps went back from 1009\.")
+        late = add_prompt(
+            client,
+            node_name,
+            points=[scene.center("crate", 21)],
+            labels=[1],
+            stamp=messages[1].header.stamp,
+        )
+        assert late.success and late.frame_stamp == messages[1].header.stamp, late.message
+        for message in messages[3:]:
+            camera.publish(message)
+            last = after.wait_stamp(message.header)
+        assert_live(last)
+        finish(
+            recorder,
+            {f"/{node_name}/camera/masks": camera.masks, f"/{node_name}/camera/events": events},
+        )
+    finally:
+        node.stop()
+    kinds = [e.kind for e in events.messages]
+    assert kinds.count("time jump") == 1
+    code, report, output = replay(recording, tmp_path / "replayed")
+    assert code == 0, output
+    camera_report = report["cameras"]["camera"]
+    assert camera_report["frames_compared"] == len(camera.masks.messages)
+    assert camera_report["lowest_mask_iou"] == 1.0 and not camera_report["first_difference"]
+    assert camera_report["events_applied"] == len(events.messages)
