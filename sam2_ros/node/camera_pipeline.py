@@ -26,7 +26,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from sam2_ros.engine import PromptError, PromptResult, Sam2Model, TrackResult
-from sam2_ros.engine.objects_file import SavedObjects
+from sam2_ros.engine.streaming.objects_file import SavedObjects
 from sam2_ros.messages.detections import to_detection_array
 from sam2_ros.messages.events import to_event_msg
 from sam2_ros.messages.images import (

@@ -30,7 +30,7 @@ from sam2_ros.commands.bag.command import (
     write_outputs,
 )
 from sam2_ros.engine import load_model
-from sam2_ros.engine.model import Sam2Model
+from sam2_ros.engine.model.build import Sam2Model
 from sam2_ros.messages.events import from_event_msg
 from sam2_ros.messages.images import ImageConversionError, message_to_rgb, ros_header
 from sam2_ros.parameters.declarations import ParameterError

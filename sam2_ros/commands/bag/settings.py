@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from sam2_ros.engine.checkpoint import file_sha256
+from sam2_ros.engine.files import file_sha256
 
 #: Options that say which bags, where and how a run goes, not what it writes.
 RUN_OPTIONS = frozenset(
