@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,19 @@ class MemoryBank:
         self._objects: dict[int, ObjectMemory] = {}
         # SAM 2's spatial positional encoding of a memory is the same for every frame and object.
         self._maskmem_pos_enc: list[torch.Tensor] | None = None
+
+    @classmethod
+    def for_model(
+        cls, sam: nn.Module, max_conditioning_frames: int, maskmem_window: int = 0
+    ) -> MemoryBank:
+        """A bank bounded to what ``sam`` (a ``SAM2Base``) attends to when it tracks a video."""
+        return cls(
+            num_maskmem=sam.num_maskmem,
+            memory_stride=sam.memory_temporal_stride_for_eval,
+            max_obj_ptrs=sam.max_obj_ptrs_in_encoder if sam.use_obj_ptrs_in_encoder else 0,
+            max_conditioning_frames=max_conditioning_frames,
+            maskmem_window=maskmem_window,
+        )
 
     @property
     def object_ids(self) -> list[int]:

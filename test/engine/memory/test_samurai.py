@@ -125,7 +125,7 @@ def test_late_prompt_restores_the_motion_it_had_on_that_frame(model, frames):
     assert a.object_ids == b.object_ids == [1, 2]
     np.testing.assert_allclose(a.mask_logits, b.mask_logits, atol=1e-5, rtol=0)
     for object_id in (1, 2):
-        motions = [p._outputs[object_id].motion for p in (on_time, late)]
+        motions = [p._state.outputs[object_id].motion for p in (on_time, late)]
         assert motions[0] is not None and motions[0].stable_frames > 0
         np.testing.assert_allclose(motions[0].mean, motions[1].mean, rtol=1e-9)
         assert motions[0].stable_frames == motions[1].stable_frames
@@ -140,7 +140,7 @@ def test_saved_objects_continue_with_their_motion_and_scores(model, frames, logi
     first.save_objects(tmp_path / "objects.safetensors")
     second = _samurai(model, "departing_a")
     second.load_objects(tmp_path / "objects.safetensors")
-    saved, loaded = first._outputs[1].motion, second._outputs[1].motion
+    saved, loaded = first._state.outputs[1].motion, second._state.outputs[1].motion
     np.testing.assert_array_equal(saved.covariance, loaded.covariance)
     assert saved.stable_frames == loaded.stable_frames > 0
     assert second.object_memory(1).recent[11].scores == first.object_memory(1).recent[11].scores
