@@ -2,9 +2,9 @@
 
 A memory selection answers the two questions of SAM 2's tracking step that SAMURAI changes:
 which past frames condition the current one (memory attention), and which of the mask
-decoder's candidate masks becomes the object's mask and pointer. The predictor runs everything
-else (image encoder, memory encoder, the memory bank's bounds, prompts, history) the same way for
-both. :class:`Sam2Selection` calls SAM 2's own functions unchanged;
+decoder's candidate masks becomes the object's mask and pointer. The streaming predictor runs
+everything else (image encoder, memory encoder, the memory bank's bounds, prompts, history) the
+same way for both. :class:`Sam2Selection` calls SAM 2's own functions unchanged;
 :class:`~sam2_ros.engine.memory.samurai.SamuraiSelection` adds the motion model.
 """
 

@@ -3,8 +3,8 @@
 Tensors go into safetensors (no pickle: loading a file never runs code); everything else (format
 version, the model the memories were made with, object ids, labels, frame indices and which
 memories are conditioning, and with SAMURAI's selection each object's motion filter and each
-memory's scores) goes into its JSON metadata. Reading checks the file's structure; the
-predictor then checks it against its own model.
+memory's scores) goes into its JSON metadata. Reading checks the file's structure;
+:mod:`~sam2_ros.engine.streaming.saved_objects` then checks it against the predictor's model.
 """
 
 from __future__ import annotations

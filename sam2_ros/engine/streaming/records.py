@@ -1,5 +1,5 @@
-"""What the streaming predictor keeps between calls: frames and their features, each object's
-output on a frame, prompts waiting to become memory, and an object's state after a frame."""
+"""What a stream's state is made of: frames and their features, each object's output on a
+frame, prompts waiting to become memory, and an object's state after a frame."""
 
 from __future__ import annotations
 
