@@ -20,16 +20,13 @@ BELOW = {
 def _engine_imports(file: Path) -> set[str]:
     """The ``sam2_ros.engine`` parts (subpackage or top-level module) a file imports, at module
     level or inside functions."""
-    parts = set()
+    names = set()
     for node in ast.walk(ast.parse(file.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
-            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
         elif isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        else:
-            continue
-        parts |= {t.split(".")[2] for t in targets if t.startswith("sam2_ros.engine.")}
-    return parts
+            names |= {alias.name for alias in node.names}
+    return {name.split(".")[2] for name in names if name.startswith("sam2_ros.engine.")}
 
 
 def test_four_subpackages_and_few_top_level_modules():
