@@ -59,7 +59,7 @@ def sam_model(checkpoint_path: Path):
 @pytest.fixture(scope="session")
 def onnx_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_path: Path) -> Path:
     """``sam2-ros export`` of the checkpoint at 256 px (``sam_model``'s), made once per session."""
-    from sam2_ros.engine.onnx_export import export_onnx
+    from sam2_ros.engine.model.onnx_export import export_onnx
 
     directory = tmp_path_factory.mktemp("onnx") / "tiny_256"
     export_onnx(directory, checkpoint=checkpoint_path, image_size=IMAGE_SIZE)
@@ -70,7 +70,7 @@ def onnx_dir(tmp_path_factory: pytest.TempPathFactory, checkpoint_path: Path) ->
 def small_onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An export of the seeded random weights at 128 px (``small_model``'s and the node tests'),
     made once per session."""
-    from sam2_ros.engine.onnx_export import export_onnx
+    from sam2_ros.engine.model.onnx_export import export_onnx
 
     directory = tmp_path_factory.mktemp("onnx") / "tiny_128_random"
     export_onnx(directory, image_size=128, allow_random_weights=True, seed=0)

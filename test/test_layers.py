@@ -80,7 +80,7 @@ def ros_modules_loaded(modules: list[str]) -> dict[str, list[str]]:
 def test_pure_parts_load_nothing_of_ros():
     modules = modules_of(PURE)
     assert {
-        "sam2_ros.engine.predictor",
+        "sam2_ros.engine.streaming.predictor",
         "sam2_ros.geometry.lifting",
         "sam2_ros.runtime.heap",
     } <= set(modules)

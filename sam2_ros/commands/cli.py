@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.engine.model import BACKENDS
-from sam2_ros.engine.precision import PRECISIONS
+from sam2_ros.engine.model.build import BACKENDS
+from sam2_ros.engine.model.precision import PRECISIONS
 from sam2_ros.runtime.heap import steady_heap
 
 

@@ -33,7 +33,7 @@ from sam2_ros.commands.harness.node_client import (
 )
 from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.engine.checkpoint import expected_checkpoint, resolve_checkpoint
+from sam2_ros.engine.model.checkpoint import expected_checkpoint, resolve_checkpoint
 from sam2_ros.messages.detections import box_detection
 from sam2_ros.messages.images import array_to_image_msg
 from sam2_ros.msg import ObjectMasks, Objects3D, OcclusionScores

@@ -1,5 +1,5 @@
 """``sam2-ros export OUTPUT_DIR``: SAM 2's per-frame components as ONNX graphs plus ``export.json``
-(see :mod:`sam2_ros.engine.onnx_export`), for the engine's ONNX Runtime backend."""
+(see :mod:`sam2_ros.engine.model.onnx_export`), for the engine's ONNX Runtime backend."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG, CheckpointError, ModelConfigError
-from sam2_ros.engine.onnx_export import EXPORT_PRECISIONS, export_onnx
+from sam2_ros.engine.model.onnx_export import EXPORT_PRECISIONS, export_onnx
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,8 @@ from sam2_ros.engine import (
     Sam2Model,
     load_model,
 )
-from sam2_ros.engine.compiled import default_cache_dir
-from sam2_ros.engine.warm_up import warm_up
+from sam2_ros.engine.model.compiled import default_cache_dir
+from sam2_ros.engine.streaming.warm_up import warm_up
 from sam2_ros.parameters.node_params import NodeParams
 
 

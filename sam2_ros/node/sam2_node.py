@@ -22,7 +22,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from sam2_ros.engine import CheckpointError, Sam2Model
-from sam2_ros.engine.checkpoint import expected_checkpoint
+from sam2_ros.engine.model.checkpoint import expected_checkpoint
 from sam2_ros.messages.diagnostics import camera_status, process_status
 from sam2_ros.messages.events import to_session_msg
 from sam2_ros.msg import TrackingSession

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sam2_ros.engine.compiled import COMPILE_MODES
-from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
-from sam2_ros.engine.model import BACKENDS
-from sam2_ros.engine.precision import PRECISIONS
+from sam2_ros.engine.memory.selection import MEMORY_SELECTIONS
+from sam2_ros.engine.model.build import BACKENDS
+from sam2_ros.engine.model.compiled import COMPILE_MODES
+from sam2_ros.engine.model.precision import PRECISIONS
 from sam2_ros.engine.settings import DEFAULT_MODEL_CFG
 from sam2_ros.tracking.association import AssociationSettings
 from sam2_ros.tracking.duplicates import DuplicateSettings

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sam2_ros.engine.checkpoint import resolve_checkpoint
-from sam2_ros.engine.model import (
+from sam2_ros.engine.memory.samurai import SamuraiSettings, SamuraiSettingsError
+from sam2_ros.engine.model.build import (
     IMAGE_SIZE_RULE,
     ModelConfigError,
     validate_backend,
     validate_image_size,
 )
-from sam2_ros.engine.samurai import SamuraiSettings, SamuraiSettingsError
+from sam2_ros.engine.model.checkpoint import resolve_checkpoint
 from sam2_ros.engine.settings import EngineSettings
 from sam2_ros.parameters.declarations import AUTO, BY_NAME, PARAMETERS, ParameterError
 from sam2_ros.topics import camera_info_topic, image_topic_base, is_compressed, mouse_topics

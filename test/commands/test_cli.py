@@ -9,7 +9,7 @@ from conftest import fresh_python
 from conftest import run_cli as sam2_ros
 
 from sam2_ros.engine import DEFAULT_MODEL_CFG
-from sam2_ros.engine.checkpoint import resolve_checkpoint
+from sam2_ros.engine.model.checkpoint import resolve_checkpoint
 
 
 def test_check_model_accepts_a_matching_checkpoint(checkpoint_path):

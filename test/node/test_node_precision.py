@@ -10,7 +10,7 @@ import torch
 from conftest import Camera, add_prompt, start_node, wait_log
 from diagnostic_msgs.msg import DiagnosticArray
 
-from sam2_ros.engine.precision import choose_precision
+from sam2_ros.engine.model.precision import choose_precision
 
 NODE = "sam2_precision"
 

@@ -14,7 +14,7 @@ import yaml
 
 from sam2_ros.commands.bag.bag_io import BagError
 from sam2_ros.commands.bag.options import BagSettings
-from sam2_ros.engine.checkpoint import file_sha256
+from sam2_ros.engine.files import file_sha256
 
 #: Engine settings that say where a run goes, not what it writes (the checkpoint's bytes count
 #: instead of its path).

@@ -19,9 +19,9 @@ from tqdm import tqdm
 from sam2_ros.commands.bench.engine import in_turn, mask_ious, timed_step
 from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import OnnxExportError, StreamingPredictor
-from sam2_ros.engine.components import COMPONENTS
-from sam2_ros.engine.model import Sam2Model, load_model
-from sam2_ros.engine.onnx_export import export_onnx
+from sam2_ros.engine.graphs.components import COMPONENTS
+from sam2_ros.engine.model.build import Sam2Model, load_model
+from sam2_ros.engine.model.onnx_export import export_onnx
 
 #: The torch sides every graph runtime is measured against.
 TORCH_SIDES = {"torch_fp32": {"precision": "fp32"}, "torch_bf16": {"precision": "bf16"}}

@@ -40,9 +40,9 @@ from sam2_ros.engine import (
     OnnxExportError,
     load_model,
 )
-from sam2_ros.engine.compiled import COMPILE_MODES
-from sam2_ros.engine.memory_selection import MEMORY_SELECTIONS
-from sam2_ros.engine.model import resolve_device, validate_image_size
+from sam2_ros.engine.memory.selection import MEMORY_SELECTIONS
+from sam2_ros.engine.model.build import resolve_device, validate_image_size
+from sam2_ros.engine.model.compiled import COMPILE_MODES
 from sam2_ros.runtime.heap import heap_settings
 
 

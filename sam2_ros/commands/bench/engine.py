@@ -30,9 +30,9 @@ from tqdm import tqdm
 from sam2_ros.commands.harness.measurements import growth, memory_trace, synced_clock
 from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import Sam2Model, StreamingPredictor, load_model
-from sam2_ros.engine.compiled import compiled_graphs
-from sam2_ros.engine.preprocess import to_model_input
-from sam2_ros.engine.warm_up import warm_up
+from sam2_ros.engine.model.compiled import compiled_graphs
+from sam2_ros.engine.streaming.preprocess import to_model_input
+from sam2_ros.engine.streaming.warm_up import warm_up
 from sam2_ros.geometry.lifting import depth_to_metres, lift_all
 from sam2_ros.runtime.process_stats import rss_bytes
 

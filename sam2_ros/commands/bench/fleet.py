@@ -21,7 +21,7 @@ from sam2_ros.commands.fleet.plan import BagJob
 from sam2_ros.commands.fleet.ray_actors import run_on_ray, start, start_workers
 from sam2_ros.commands.fleet.worker import BagWorker
 from sam2_ros.commands.harness.synthetic import SyntheticScene
-from sam2_ros.engine.model import resolve_device
+from sam2_ros.engine.model.build import resolve_device
 from sam2_ros.messages.images import array_to_image_msg
 
 TOPIC = "/camera/image_raw"

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from sam2_ros.commands.harness.engine_alone import SCENE_FRAMES, EngineAlone, engine_settings
 from sam2_ros.commands.harness.measurements import growth, memory_trace
 from sam2_ros.commands.harness.synthetic import SyntheticScene
-from sam2_ros.engine.onnx_export import export_onnx
+from sam2_ros.engine.model.onnx_export import export_onnx
 from sam2_ros.runtime.process_stats import ThreadCpuMeter
 from sam2_ros.runtime.threads import ROLES, thread_role
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from sam2_ros.commands.harness.measurements import synced_clock
 from sam2_ros.commands.harness.synthetic import SyntheticScene
 from sam2_ros.engine import StreamingPredictor
-from sam2_ros.engine.warm_up import warm_up
+from sam2_ros.engine.streaming.warm_up import warm_up
 
 #: Distinct scene frames the engine alone cycles through (as the bench's camera does).
 SCENE_FRAMES = 30
