@@ -1,5 +1,5 @@
 """The layout table of doc/architecture.md names every module of the package, in its folder's
-row."""
+row (the deepest folder with a row)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ def test_every_module_is_in_its_folders_row():
         relative = module.relative_to(REPO_ROOT)
         if module.stem == "__init__" or relative.parts[1] in {"msg", "srv"}:
             continue
-        top = "/".join(relative.parts[:2]) + "/" if len(relative.parts) > 2 else None
+        folders = [
+            "/".join(relative.parts[:n]) + "/" for n in range(len(relative.parts) - 1, 1, -1)
+        ]
         row = (
-            rows.get(top)
-            if top
+            next((rows[folder] for folder in folders if folder in rows), None)
+            if folders
             else next(
                 (r for k, r in rows.items() if not k.endswith("/") and module.name in r), None
             )

@@ -23,8 +23,8 @@ from sam2_ros.commands.bag.bag_io import (
 from sam2_ros.commands.bag.camera_run import CameraRun
 from sam2_ros.commands.bag.cameras import BagCamera
 from sam2_ros.commands.bag.options import BagSettings
+from sam2_ros.commands.bag.output_record import output_custom_data
 from sam2_ros.commands.bag.prompts import BagPrompt, load_prompts, prompts_for
-from sam2_ros.commands.bag.settings import output_custom_data
 from sam2_ros.engine import Sam2Model, StreamingPredictor, load_model
 
 
@@ -39,7 +39,7 @@ def annotate(
     """Track every frame of each camera of ``source`` in order, each camera by its own
     predictor over ``model``, and write the results bag ``output``; its metadata records the
     run and its settings hash ``digest``
-    (:func:`~sam2_ros.commands.bag.settings.read_output_record`)."""
+    (:func:`~sam2_ros.commands.bag.output_record.read_output_record`)."""
     started = time.perf_counter()
     names = [camera.name for camera in settings.cameras]
     prompts = load_prompts(settings.prompts) if settings.prompts else []

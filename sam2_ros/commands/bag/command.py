@@ -24,7 +24,7 @@ from sam2_ros.commands.bag.options import (
     read_bag_settings,
     read_replay_settings,
 )
-from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.bag.output_record import settings_hash
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -44,7 +44,7 @@ SETTINGS_FLAGS = (
 class BagSettings:
     """What a bag run tracks and writes, the same for every bag of a ``bags`` run; read from the
     options by :func:`read_bag_settings`. Its settings hash is
-    :func:`~sam2_ros.commands.bag.settings.settings_hash`."""
+    :func:`~sam2_ros.commands.bag.output_record.settings_hash`."""
 
     #: The model to load and how each camera's predictor tracks (``max_objects``).
     engine: EngineSettings

@@ -15,7 +15,7 @@ from std_msgs.msg import Header
 
 from sam2_ros.commands.bag.bag_io import open_writer, sam2_ros_typestore
 from sam2_ros.commands.bag.options import BagSettings, add_options, read_bag_settings
-from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.bag.output_record import settings_hash
 from sam2_ros.commands.fleet.options import RaySettings
 from sam2_ros.commands.fleet.plan import BagJob
 from sam2_ros.commands.fleet.ray_actors import run_on_ray, start, start_workers

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from sam2_ros.commands.bag.bag_io import RUN_ERRORS, BagError
 from sam2_ros.commands.bag.options import BagSettings, add_options
-from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.bag.output_record import settings_hash
 from sam2_ros.commands.cli import at_least
 from sam2_ros.commands.fleet.options import FleetSettings, RaySettings, read_fleet_settings
 from sam2_ros.commands.fleet.plan import (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sam2_ros.commands.bag.settings import read_output_record
+from sam2_ros.commands.bag.output_record import read_output_record
 
 #: Files a rosbag2 storage plugin reads without a folder around them.
 BAG_SUFFIXES = (".mcap", ".db3")

@@ -9,6 +9,7 @@ float64 numpy, as in SAMURAI.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +22,19 @@ EMPTY_BOX: Box = (0, 0, 0, 0)
 # Noise of position and velocity, relative to the box height.
 _POSITION_WEIGHT = 1.0 / 20
 _VELOCITY_WEIGHT = 1.0 / 160
-# Transition (x += vx, ...) and observation (x, y, a, h) matrices.
-_MOTION = np.eye(8) + np.eye(8, k=4)
-_OBSERVE = np.eye(4, 8)
+
+
+@functools.cache
+def _motion() -> np.ndarray:
+    """The constant-velocity transition: each of x, y, a, h moves by its velocity per frame
+    (made on first use, so that importing the module computes nothing)."""
+    return np.eye(8) + np.eye(8, k=4)
+
+
+@functools.cache
+def _observe() -> np.ndarray:
+    """What is measured of the state: x, y, a, h."""
+    return np.eye(4, 8)
 
 
 def mask_boxes(masks: torch.Tensor) -> list[list[Box]]:
@@ -107,19 +118,19 @@ class MotionState:
             + [_VELOCITY_WEIGHT * height] * 2
             + [1e-5, _VELOCITY_WEIGHT * height]
         )
-        covariance = _MOTION @ self.covariance @ _MOTION.T + np.diag(np.square(std))
-        return MotionState(self.mean @ _MOTION.T, covariance, self.stable_frames)
+        motion = _motion()
+        covariance = motion @ self.covariance @ motion.T + np.diag(np.square(std))
+        return MotionState(self.mean @ motion.T, covariance, self.stable_frames)
 
     def corrected(self, box: Box) -> MotionState:
         """The state after observing ``box``."""
         height = self.mean[3]
         std = np.array([_POSITION_WEIGHT * height] * 2 + [1e-1, _POSITION_WEIGHT * height])
-        projected_mean = _OBSERVE @ self.mean
-        projected = _OBSERVE @ self.covariance @ _OBSERVE.T + np.diag(np.square(std))
+        observe = _observe()
+        projected_mean = observe @ self.mean
+        projected = observe @ self.covariance @ observe.T + np.diag(np.square(std))
         factor = scipy.linalg.cho_factor(projected, lower=True, check_finite=False)
-        gain = scipy.linalg.cho_solve(
-            factor, (self.covariance @ _OBSERVE.T).T, check_finite=False
-        ).T
+        gain = scipy.linalg.cho_solve(factor, (self.covariance @ observe.T).T, check_finite=False).T
         mean = self.mean + (to_xyah(box) - projected_mean) @ gain.T
         covariance = self.covariance - gain @ projected @ gain.T
         return MotionState(mean, covariance, self.stable_frames)

@@ -15,7 +15,7 @@ from conftest import fresh_python
 from sam2_ros.commands.bag import command as bag_command
 from sam2_ros.commands.bag.cameras import BagCamera, CameraSpecError
 from sam2_ros.commands.bag.options import read_bag_settings
-from sam2_ros.commands.bag.settings import settings_hash
+from sam2_ros.commands.bag.output_record import settings_hash
 from sam2_ros.commands.cli import main as cli_main
 from sam2_ros.commands.fleet import command as fleet_command
 from sam2_ros.commands.fleet.options import read_fleet_settings
@@ -169,7 +169,7 @@ def test_the_hash_is_the_same_in_another_process(files):
         "import argparse, os, sys\n"
         "from sam2_ros.commands.bag import command\n"
         "from sam2_ros.commands.bag.options import read_bag_settings\n"
-        "from sam2_ros.commands.bag.settings import settings_hash\n"
+        "from sam2_ros.commands.bag.output_record import settings_hash\n"
         "os.chdir(sys.argv[1])\n"
         "parser = argparse.ArgumentParser()\n"
         "command.add_arguments(parser)\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from sam2_ros.commands.bag.settings import output_custom_data, read_output_record
+from sam2_ros.commands.bag.output_record import output_custom_data, read_output_record
 from sam2_ros.commands.fleet.plan import (
     PARTIAL_PREFIX,
     BagJob,
