@@ -5,8 +5,10 @@ weights are refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -60,6 +62,37 @@ def finish(recorder: Recorder, collected: dict[str, object]) -> None:
     recorder.close()
 
 
+@contextlib.contextmanager
+def recorded_camera(client, tmp_path_factory, node_name: str) -> Iterator[tuple]:
+    """A one-camera node, recorded as replay needs it from its activation on: the recording's
+    path, the camera and its events; once the block ends, the recorder holds every message the
+    test saw and the node stops."""
+    node = start_node(tmp_path_factory, node_name, max_objects=8)
+    recording = tmp_path_factory.mktemp("recording") / node_name
+    try:
+        camera = Camera(client, node_name, "camera", "/camera/image_raw")
+        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
+        assert client.transition(node_name, "configure")
+        recorder = record_and_activate(client, node_name, [camera], recording)
+        yield recording, camera, events
+        collected = {f"/{node_name}/camera/masks": camera.masks}
+        finish(recorder, collected | {f"/{node_name}/camera/events": events})
+    finally:
+        node.stop()
+
+
+def assert_reproduced(recording, camera: Camera, events, out) -> dict:
+    """Replayed, the recording gives every recorded frame's masks exactly, every event applied;
+    the camera's report."""
+    code, report, output = replay(recording, out)
+    assert code == 0, output
+    camera_report = report["cameras"]["camera"]
+    assert camera_report["frames_compared"] == len(camera.masks.messages)
+    assert camera_report["lowest_mask_iou"] == 1.0 and not camera_report["first_difference"]
+    assert camera_report["events_applied"] == len(events.messages)
+    return camera_report
+
+
 def replay(recording, out, *options: str) -> tuple[int, dict, str]:
     report = out.with_suffix(".json")
     done = run_cli(
@@ -80,13 +113,7 @@ def assert_live(masks: ObjectMasks) -> None:
 def live_session(client, rosout, tmp_path_factory, scene):
     """One camera driven faster than the node tracks, prompted every way, recorded."""
     node_name = "sam2_replayed"
-    node = start_node(tmp_path_factory, node_name, max_objects=8)
-    recording = tmp_path_factory.mktemp("recording") / "live"
-    try:
-        camera = Camera(client, node_name, "camera", "/camera/image_raw")
-        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
-        assert client.transition(node_name, "configure")
-        recorder = record_and_activate(client, node_name, [camera], recording)
+    with recorded_camera(client, tmp_path_factory, node_name) as (recording, camera, events):
         first = burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         burst(camera, scene, 3)
@@ -115,13 +142,7 @@ def live_session(client, rosout, tmp_path_factory, scene):
         assert add_prompt(client, node_name, box=box, use_box=True).success
         last = [burst(camera, scene, start) for start in (18, 21, 24)][-1]
         assert_live(last)
-        finish(
-            recorder,
-            {f"/{node_name}/camera/masks": camera.masks, f"/{node_name}/camera/events": events},
-        )
-        yield recording, camera, events
-    finally:
-        node.stop()
+    return recording, camera, events
 
 
 def test_replay_reproduces_every_recorded_frame(live_session, tmp_path):
@@ -132,12 +153,7 @@ def test_replay_reproduces_every_recorded_frame(live_session, tmp_path):
     kinds = [(e.kind, e.source, e.detail) for e in events.messages]
     assert ("prompt", "image click", "new object") in kinds
     assert ("remove", "service", "") in kinds
-    code, report, output = replay(recording, tmp_path / "replayed")
-    assert code == 0, output
-    camera_report = report["cameras"]["camera"]
-    assert camera_report["frames_compared"] == tracked
-    assert camera_report["lowest_mask_iou"] == 1.0 and not camera_report["first_difference"]
-    assert camera_report["events_applied"] == len(events.messages)
+    camera_report = assert_reproduced(recording, camera, events, tmp_path / "replayed")
     assert camera_report["objects"] == [1, 3, 4] or set(camera_report["objects"]) >= {1, 3, 4}
 
 
@@ -290,13 +306,7 @@ def test_a_session_whose_camera_stamps_went_back_replays(
     repeated stamps are kept apart, the jump is an event the replay applies, a prompt stamped on
     the new timeline lands there in both."""
     node_name = "sam2_replayed_jump"
-    node = start_node(tmp_path_factory, node_name, max_objects=8)
-    recording = tmp_path_factory.mktemp("recording") / "jumped"
-    try:
-        camera = Camera(client, node_name, "camera", "/camera/image_raw")
-        events = client.collect(TrackingEvent, f"/{node_name}/camera/events")
-        assert client.transition(node_name, "configure")
-        recorder = record_and_activate(client, node_name, [camera], recording)
+    with recorded_camera(client, tmp_path_factory, node_name) as (recording, camera, events):
         burst(camera, scene, 0)
         assert add_prompt(client, node_name, points=[scene.center("ball", 2)], labels=[1]).success
         burst(camera, scene, 3)
@@ -321,17 +331,5 @@ def test_a_session_whose_camera_stamps_went_back_replays(
             camera.publish(message)
             last = after.wait_stamp(message.header)
         assert_live(last)
-        finish(
-            recorder,
-            {f"/{node_name}/camera/masks": camera.masks, f"/{node_name}/camera/events": events},
-        )
-    finally:
-        node.stop()
-    kinds = [e.kind for e in events.messages]
-    assert kinds.count("time jump") == 1
-    code, report, output = replay(recording, tmp_path / "replayed")
-    assert code == 0, output
-    camera_report = report["cameras"]["camera"]
-    assert camera_report["frames_compared"] == len(camera.masks.messages)
-    assert camera_report["lowest_mask_iou"] == 1.0 and not camera_report["first_difference"]
-    assert camera_report["events_applied"] == len(events.messages)
+    assert [e.kind for e in events.messages].count("time jump") == 1
+    assert_reproduced(recording, camera, events, tmp_path / "replayed")
