@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import add_prompt, start_node, wait_log
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sam2_ros.msg import ObjectMasks, TrackingEvent
 from sensor_msgs.msg import Image
@@ -23,6 +24,9 @@ from sam2_ros.node.camera_outputs import EVENTS_QOS
 
 SECOND = 1_000_000_000
 TOPIC, DETECTIONS = "/camera/image_raw", "/time_jumps/detections"
+#: How ``ros2 bag play --clock`` publishes /clock: rclcpp's ClockQoS (rosbag2_transport's
+#: player), best effort and keep last 1 (``rmw_qos_profile_sensor_data`` with depth 1).
+CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def _header(seconds: float) -> Header:
@@ -215,7 +219,7 @@ def test_clock_going_back_under_sim_time_keeps_masks_and_diagnostics(
     process = start_node(tmp_path_factory, node, use_sim_time=True)
     try:
         stream = Stream(client, node)
-        clock = client.publisher(Clock, "/clock")
+        clock = client.publisher(Clock, "/clock", CLOCK_QOS)
         client.bring_up(node)
         client.wait_for_subscriber(clock)
         prompted = False
